@@ -1,0 +1,3 @@
+module skeinbench
+
+go 1.19
