@@ -48,8 +48,8 @@ void invoke_closure(void* p) {
 }  // namespace detail
 
 template <class F>
-  requires std::is_invocable_v<std::decay_t<F>&>
-void go(F&& fn, const std::source_location& site = std::source_location::current()) {
+requires std::is_invocable_v < std::decay_t<F>
+& > void go(F&& fn, const std::source_location& site = std::source_location::current()) {
   using Fn = std::decay_t<F>;
   void* storage = nullptr;
   detail::G* g =

@@ -63,7 +63,7 @@ class Runtime {
   int run(std::function<int()> main_fn);
 
   template <class F>
-    requires std::is_invocable_v<F&>
+  requires std::is_invocable_v<F&>
   int run(F&& main_fn) {
     if constexpr (std::is_void_v<std::invoke_result_t<F&>>) {
       return run(std::function<int()>([f = std::forward<F>(main_fn)]() mutable {
@@ -102,7 +102,7 @@ int run_main(int argc, char** argv, std::function<int()> main_fn);
 // The program's entry point: builds a Runtime from the environment and runs
 // main_fn as the main goroutine; returns the process exit code.
 template <class F>
-  requires std::is_invocable_v<F&>
+requires std::is_invocable_v<F&>
 int run(int argc, char** argv, F&& main_fn) {
   std::function<int()> fn;
   if constexpr (std::is_void_v<std::invoke_result_t<F&>>) {

@@ -15,19 +15,19 @@ namespace skein {
 
 struct SchedStats {
   // Gauges.
-  std::int64_t goroutines = 0;           // alive (spawned, not finished)
-  std::int64_t running = 0;              // on an M right now
-  std::int64_t runnable = 0;             // in a run queue
-  std::int64_t blocked = 0;              // parked: chan, mutex, wait group, timer, I/O
-  std::int64_t procs = 0;                // P count
-  std::int64_t busy_procs = 0;           // Ps held by an M that is running goroutines
-  std::int64_t threads = 0;              // Ms (OS threads) created
-  std::int64_t idle_threads = 0;         // Ms parked
-  std::int64_t global_runq = 0;          // depth of the global run queue
-  std::vector<std::int64_t> local_runq;  // depth of each P's local run queue
-  std::int64_t stack_bytes_reserved = 0; // virtual bytes of all goroutine stacks
-  std::int64_t stack_bytes_resident = 0; // of which resident in RAM (mincore)
-  std::int64_t timers = 0;               // armed timers
+  std::int64_t goroutines = 0;            // alive (spawned, not finished)
+  std::int64_t running = 0;               // on an M right now
+  std::int64_t runnable = 0;              // in a run queue
+  std::int64_t blocked = 0;               // parked: chan, mutex, wait group, timer, I/O
+  std::int64_t procs = 0;                 // P count
+  std::int64_t busy_procs = 0;            // Ps held by an M that is running goroutines
+  std::int64_t threads = 0;               // Ms (OS threads) created
+  std::int64_t idle_threads = 0;          // Ms parked
+  std::int64_t global_runq = 0;           // depth of the global run queue
+  std::vector<std::int64_t> local_runq;   // depth of each P's local run queue
+  std::int64_t stack_bytes_reserved = 0;  // virtual bytes of all goroutine stacks
+  std::int64_t stack_bytes_resident = 0;  // of which resident in RAM (mincore)
+  std::int64_t timers = 0;                // armed timers
   // Counters.
   std::uint64_t spawned = 0;
   std::uint64_t finished = 0;

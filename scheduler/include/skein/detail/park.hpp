@@ -84,10 +84,10 @@ struct Waiter {
   G* g = nullptr;
   Waiter* next = nullptr;
   Waiter* prev = nullptr;
-  void* elem = nullptr;        // value slot for channel hand-off
-  bool success = false;        // channel: true if woken by a real transfer
+  void* elem = nullptr;          // value slot for channel hand-off
+  bool success = false;          // channel: true if woken by a real transfer
   void* select_state = nullptr;  // select: shared "one winner" flag
-  int case_index = -1;         // select: which case this waiter stands for
+  int case_index = -1;           // select: which case this waiter stands for
 };
 
 // FIFO of Waiters. Not thread-safe: guarded by the owner's lock.

@@ -1,0 +1,165 @@
+#include "stack.hpp"
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <new>
+
+#include "current.hpp"
+#include "panic.hpp"
+
+namespace skein::detail {
+
+namespace {
+
+std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+
+// Guard pages left in the process-wide mapping budget. Each guarded unit
+// splits its slab's mapping into two more VMAs.
+std::atomic<std::int64_t>& guard_budget() {
+  static std::atomic<std::int64_t> budget = [] {
+    std::int64_t max_maps = 65530;
+    std::ifstream f("/proc/sys/vm/max_map_count");
+    f >> max_maps;
+    return std::int64_t{max_maps / 4};
+  }();
+  return budget;
+}
+
+bool take_guard() {
+  auto& b = guard_budget();
+  std::int64_t left = b.load(std::memory_order_relaxed);
+  while (left > 0) {
+    if (b.compare_exchange_weak(left, left - 1, std::memory_order_relaxed)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+StackArena::StackArena(std::size_t stack_size)
+    : stack_size_(round_up(stack_size < 16 * 1024 ? 16 * 1024 : stack_size, kPageSize)),
+      unit_size_(stack_size_ + kPageSize) {}
+
+StackArena::~StackArena() {
+  for (void* slab : slabs_) {
+    ::munmap(slab, unit_size_ * kSlabUnits);
+  }
+}
+
+G* StackArena::new_unit(Sched* sched) {
+  char* unit = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    if (next_in_slab_ == kSlabUnits) {
+      void* slab = ::mmap(nullptr, unit_size_ * kSlabUnits, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      if (slab == MAP_FAILED) {
+        fatal("out of memory: cannot reserve %zu bytes of goroutine stacks: %s",
+              unit_size_ * kSlabUnits, std::strerror(errno));
+      }
+      slabs_.push_back(slab);
+      next_in_slab_ = 0;
+    }
+    unit = static_cast<char*>(slabs_.back()) + unit_size_ * next_in_slab_++;
+  }
+  bool guarded = take_guard() && ::mprotect(unit, kPageSize, PROT_NONE) == 0;
+  char* stack_lo = unit + kPageSize;
+  char* unit_end = unit + unit_size_;
+  G* g = ::new (unit_end - round_up(sizeof(G), 64)) G();
+  g->sched = sched;
+  g->stack_lo = stack_lo;
+  g->stack_size = static_cast<std::size_t>(reinterpret_cast<char*>(g) - stack_lo);
+  g->guarded = guarded;
+  if (!guarded) {
+    *reinterpret_cast<std::uint64_t*>(stack_lo) = kCanary;
+  }
+  g->fiber.tsan_fiber = tsan_create_fiber();
+  return g;
+}
+
+std::int64_t StackArena::reserved_bytes() const {
+  std::lock_guard lock(mu_);
+  return static_cast<std::int64_t>(slabs_.size() * kSlabUnits * unit_size_);
+}
+
+std::int64_t StackArena::resident_bytes() const {
+  std::lock_guard lock(mu_);
+  const std::size_t bytes = unit_size_ * kSlabUnits;
+  std::vector<unsigned char> vec(bytes / kPageSize);
+  std::int64_t resident = 0;
+  for (void* slab : slabs_) {
+    if (::mincore(slab, bytes, vec.data()) != 0) {
+      continue;
+    }
+    for (unsigned char v : vec) {
+      resident += (v & 1) * static_cast<std::int64_t>(kPageSize);
+    }
+  }
+  return resident;
+}
+
+bool StackArena::in_guard(const G* g, const void* addr) {
+  auto a = reinterpret_cast<std::uintptr_t>(addr);
+  auto lo = reinterpret_cast<std::uintptr_t>(g->stack_lo);
+  // The guard page, plus a little below it: a big frame can skip past a page.
+  return a < lo + sizeof(std::uint64_t) && a + 16 * kPageSize >= lo;
+}
+
+namespace {
+
+void overflow_handler(int sig, siginfo_t* info, void* /*ucontext*/) {
+  G* g = current_running_g();
+  if (g != nullptr && StackArena::in_guard(g, info->si_addr)) {
+    report_stack_overflow(g);  // does not return
+  }
+  // Not ours: restore the default action and let the fault recur, so the
+  // process dies with the real signal (and a core, if enabled).
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  ::sigaction(sig, &dfl, nullptr);
+}
+
+}  // namespace
+
+void* install_overflow_handler_on_this_thread() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa {};
+    sa.sa_sigaction = overflow_handler;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGSEGV, &sa, nullptr);
+    ::sigaction(SIGBUS, &sa, nullptr);
+  });
+  // One alternate signal stack per M: the overflow handler cannot run on the
+  // goroutine stack that just overflowed.
+  constexpr std::size_t kAltStack = 64 * 1024;
+  stack_t ss{};
+  ss.ss_sp = std::malloc(kAltStack);
+  ss.ss_size = kAltStack;
+  ss.ss_flags = 0;
+  if (ss.ss_sp != nullptr) {
+    ::sigaltstack(&ss, nullptr);
+  }
+  return ss.ss_sp;
+}
+
+void remove_alt_stack(void* alt_stack) {
+  stack_t ss{};
+  ss.ss_flags = SS_DISABLE;
+  ::sigaltstack(&ss, nullptr);
+  std::free(alt_stack);
+}
+
+}  // namespace skein::detail

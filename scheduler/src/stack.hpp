@@ -1,0 +1,71 @@
+// Goroutine stacks: carved from large slabs, guarded, pooled per P.
+//
+// One mmap per stack with a guard page costs two kernel mappings (VMAs), and
+// vm.max_map_count (65530 by default) would cap a process near 32k goroutines.
+// So stacks are carved from slabs of kSlabUnits units; each unit is
+// [guard page | usable stack | closure | G]. Protecting a unit's guard page
+// splits the slab's mapping, so guard pages are given while a process-wide
+// budget of mappings lasts (a quarter of max_map_count); past it, units get a
+// canary at the bottom of their stack instead, checked each time the goroutine
+// switches out. A guard-page hit is caught by a SIGSEGV handler on an
+// alternate signal stack and reported as "stack overflow in goroutine N".
+// See docs/scheduler.md, "Stacks".
+//
+// Memory is MAP_NORESERVE and committed lazily by the kernel: a goroutine that
+// only parks touches the one page holding its G, closure and a few frames.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "g.hpp"
+
+namespace skein::detail {
+
+inline constexpr std::size_t kPageSize = 4096;
+// Units per slab: large enough that slab mmaps are rare, small enough that a
+// runtime with a handful of goroutines does not reserve much address space.
+inline constexpr std::size_t kSlabUnits = 64;
+inline constexpr std::uint64_t kCanary = 0x5ce1'15de'adbe'efedULL;
+
+// Owns the slabs of one runtime. Thread-safe (a mutex; the per-P caches in
+// P::free_gs keep it off the hot path).
+class StackArena {
+ public:
+  explicit StackArena(std::size_t stack_size);
+  ~StackArena();
+  StackArena(const StackArena&) = delete;
+  StackArena& operator=(const StackArena&) = delete;
+
+  // A brand-new unit with its G constructed (status kIdle).
+  G* new_unit(Sched* sched);
+
+  std::size_t unit_size() const { return unit_size_; }
+  std::int64_t reserved_bytes() const;
+  // Resident bytes of all slabs (mincore); cost grows with the reservation.
+  std::int64_t resident_bytes() const;
+
+  // True if addr is inside the guard page (or the canary area) of g's stack.
+  static bool in_guard(const G* g, const void* addr);
+  // False if an unguarded stack's canary was overwritten.
+  static bool canary_ok(const G* g) {
+    return g->guarded || *static_cast<const std::uint64_t*>(g->stack_lo) == kCanary;
+  }
+
+ private:
+  std::size_t stack_size_;
+  std::size_t unit_size_;
+  mutable std::mutex mu_;
+  std::vector<void*> slabs_;               // guarded by mu_
+  std::size_t next_in_slab_ = kSlabUnits;  // guarded by mu_
+};
+
+// Installs the process-wide SIGSEGV/SIGBUS handler once, and gives the
+// calling thread an alternate signal stack (each M calls this); returns the
+// stack for remove_alt_stack when the thread exits.
+void* install_overflow_handler_on_this_thread();
+void remove_alt_stack(void* alt_stack);
+
+}  // namespace skein::detail
