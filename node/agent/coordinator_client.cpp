@@ -1,0 +1,333 @@
+#include "agent/coordinator_client.hpp"
+
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "skein/common/log.hpp"
+#include "skein/common/status.hpp"
+
+namespace skein::node {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A stream that stayed up this long was healthy: the next failure starts the
+// backoff from the minimum again.
+constexpr auto kHealthyStream = std::chrono::seconds(5);
+// Give FetchBinary time for large binaries: a base plus 1 s per 8 MiB
+// (loopback moves ~1 GB/s; this is slack for a busy machine).
+constexpr auto kFetchBaseDeadline = std::chrono::seconds(30);
+constexpr std::uint64_t kFetchBytesPerSecondFloor = 8 << 20;
+
+std::chrono::system_clock::time_point deadline_in(std::chrono::milliseconds d) {
+  return std::chrono::system_clock::now() + d;
+}
+
+}  // namespace
+
+CoordinatorClient::CoordinatorClient(CoordinatorClientOptions options, CoordinatorHandlers handlers)
+    : options_(std::move(options)), handlers_(std::move(handlers)) {}
+
+CoordinatorClient::~CoordinatorClient() { stop(); }
+
+absl::Status CoordinatorClient::start() {
+  grpc::ChannelArguments args;
+  // Reconnect fast after a coordinator restart; gRPC's default backoff grows
+  // to two minutes.
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, static_cast<int>(options_.min_backoff.count()));
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+              static_cast<int>(options_.min_backoff.count()));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(options_.max_backoff.count()));
+  args.SetMaxReceiveMessageSize(8 << 20);
+  auto channel = make_channel(options_.address, options_.auth, args);
+  if (!channel.ok()) {
+    return channel.status();
+  }
+  channel_ = *channel;
+  stub_ = skein::v1::NodeGateway::NewStub(channel_);
+  session_ = std::thread([this] { session_loop(); });
+  return absl::OkStatus();
+}
+
+void CoordinatorClient::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) {
+      return;
+    }
+    stop_ = true;
+    if (active_ != nullptr) {
+      active_->TryCancel();
+    }
+  }
+  cv_.notify_all();
+  if (session_.joinable()) {
+    session_.join();
+  }
+}
+
+std::string CoordinatorClient::node_id() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return node_id_;
+}
+
+bool CoordinatorClient::wait_connected(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, timeout, [this] { return connected_.load() || stop_; }) &&
+         connected_.load();
+}
+
+void CoordinatorClient::send_event(skein::v1::JobEvent event) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    skein::v1::AgentMessage m;
+    *m.mutable_job_event() = std::move(event);
+    events_.push_back(std::move(m));
+  }
+  cv_.notify_all();
+}
+
+bool CoordinatorClient::logs_ready() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return log_bytes_ < options_.max_queued_log_bytes;
+}
+
+void CoordinatorClient::send_log(skein::v1::LogChunk chunk) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    log_bytes_ += chunk.data().size();
+    skein::v1::AgentMessage m;
+    *m.mutable_log() = std::move(chunk);
+    logs_.push_back(std::move(m));
+  }
+  cv_.notify_all();
+}
+
+void CoordinatorClient::sleep_backoff(std::chrono::milliseconds d) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, d, [this] { return stop_; });
+}
+
+absl::Status CoordinatorClient::do_register() {
+  skein::v1::RegisterRequest req;
+  *req.mutable_resources() = options_.resources;
+  req.set_hostname(options_.hostname);
+  req.set_pid(static_cast<std::int32_t>(::getpid()));
+  skein::v1::RegisterResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(deadline_in(options_.rpc_deadline));
+  absl::Status s = from_grpc(stub_->Register(&ctx, req, &resp));
+  if (!s.ok()) {
+    return s;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  node_id_ = resp.node_id();
+  epoch_ = resp.epoch();
+  if (resp.heartbeat_period_ms() > 0) {
+    period_ = std::chrono::milliseconds(resp.heartbeat_period_ms());
+  }
+  logger("node")->info("registered as {} (epoch {}), heartbeat every {} ms", node_id_, epoch_,
+                       period_.count());
+  return absl::OkStatus();
+}
+
+absl::Status CoordinatorClient::run_stream() {
+  grpc::ClientContext ctx;
+  std::unique_ptr<grpc::ClientReaderWriter<skein::v1::AgentMessage, skein::v1::CoordinatorMessage>>
+      stream;
+  skein::v1::AgentMessage hello;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) {
+      return absl::CancelledError("stopping");
+    }
+    active_ = &ctx;
+    hello.mutable_hello()->set_node_id(node_id_);
+    hello.mutable_hello()->set_epoch(epoch_);
+  }
+  for (std::uint64_t id : handlers_.running_jobs()) {
+    hello.mutable_hello()->add_running_job_ids(id);
+  }
+  stream = stub_->Connect(&ctx);
+
+  bool broken = false;  // guarded by mu_
+  std::thread reader([&] {
+    skein::v1::CoordinatorMessage msg;
+    while (stream->Read(&msg)) {
+      switch (msg.msg_case()) {
+        case skein::v1::CoordinatorMessage::kAck: {
+          std::lock_guard<std::mutex> lock(mu_);
+          if (msg.ack().heartbeat_period_ms() > 0) {
+            period_ = std::chrono::milliseconds(msg.ack().heartbeat_period_ms());
+          }
+          connected_.store(true);
+          cv_.notify_all();
+          break;
+        }
+        case skein::v1::CoordinatorMessage::kStartJob:
+          handlers_.start_job(msg.start_job());
+          break;
+        case skein::v1::CoordinatorMessage::kCancelJob:
+          handlers_.cancel_job(msg.cancel_job());
+          break;
+        case skein::v1::CoordinatorMessage::kShutdown:
+          handlers_.shutdown(msg.shutdown().reason());
+          break;
+        default:
+          break;  // newer coordinator: ignore what we do not know
+      }
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    broken = true;
+    cv_.notify_all();
+  });
+
+  bool write_ok = stream->Write(hello);
+  std::uint64_t seq = 0;
+  auto next_heartbeat = Clock::now();
+  while (write_ok) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_until(lock, next_heartbeat,
+                   [&] { return stop_ || broken || !events_.empty() || !logs_.empty(); });
+    if (stop_ || broken) {
+      break;
+    }
+    if (Clock::now() >= next_heartbeat) {
+      auto period = period_;
+      if (options_.heartbeat.count() > 0) {
+        period = std::min(period, options_.heartbeat);
+      }
+      next_heartbeat = Clock::now() + period;
+      lock.unlock();
+      skein::v1::AgentMessage hb;
+      *hb.mutable_heartbeat() = handlers_.heartbeat();
+      hb.mutable_heartbeat()->set_seq(++seq);
+      write_ok = stream->Write(hb);
+      continue;
+    }
+    // Events first: a job's exit matters more than its last log lines, and
+    // the coordinator tolerates logs arriving after the exit event.
+    skein::v1::AgentMessage m;
+    bool is_event = false;
+    if (!events_.empty()) {
+      m = std::move(events_.front());
+      events_.pop_front();
+      is_event = true;
+    } else {
+      m = std::move(logs_.front());
+      logs_.pop_front();
+      log_bytes_ -= m.log().data().size();
+    }
+    lock.unlock();
+    write_ok = stream->Write(m);
+    if (!write_ok && is_event) {
+      std::lock_guard<std::mutex> relock(mu_);
+      events_.push_front(std::move(m));  // resend on the next stream
+    }
+  }
+  ctx.TryCancel();
+  reader.join();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    active_ = nullptr;
+  }
+  connected_.store(false);
+  return from_grpc(stream->Finish());
+}
+
+void CoordinatorClient::session_loop() {
+  auto backoff = options_.min_backoff;
+  std::string last_error;
+  auto note = [&](const absl::Status& s, const std::string& what) {
+    std::string line = absl::StrCat(what, ": ", s.ToString());
+    if (line != last_error) {  // one line per distinct failure, not per retry
+      logger("node")->warn("{}", line);
+      last_error = line;
+    }
+  };
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stop_) {
+        return;
+      }
+    }
+    if (node_id().empty()) {
+      absl::Status s = do_register();
+      if (!s.ok()) {
+        note(s, absl::StrCat("register with ", options_.address));
+        sleep_backoff(backoff);
+        backoff = std::min(backoff * 2, options_.max_backoff);
+        continue;
+      }
+    }
+    const auto began = Clock::now();
+    absl::Status s = run_stream();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stop_) {
+        return;
+      }
+    }
+    if (Clock::now() - began > kHealthyStream) {
+      backoff = options_.min_backoff;
+      last_error.clear();
+    }
+    note(s, "coordinator stream ended");
+    if (absl::IsFailedPrecondition(s) || absl::IsNotFound(s)) {
+      // Declared dead or unknown: our workers are orphans now. Kill them and
+      // come back as a new node.
+      handlers_.node_lost(std::string(s.message()));
+      std::lock_guard<std::mutex> lock(mu_);
+      node_id_.clear();
+      epoch_ = 0;
+      // Logs of the lost jobs are not wanted by the new identity's session.
+      logs_.clear();
+      log_bytes_ = 0;
+      events_.clear();
+      continue;
+    }
+    sleep_backoff(backoff);
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
+absl::Status CoordinatorClient::fetch_binary(const std::string& sha256, std::uint64_t size,
+                                             const BinaryCache::ChunkSink& sink) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + kFetchBaseDeadline +
+                   std::chrono::seconds(size / kFetchBytesPerSecondFloor));
+  skein::v1::FetchBinaryRequest req;
+  req.set_sha256(sha256);
+  auto reader = stub_->FetchBinary(&ctx, req);
+  skein::v1::BinaryChunk chunk;
+  std::uint64_t received = 0;
+  absl::Status sink_status = absl::OkStatus();
+  while (reader->Read(&chunk)) {
+    if (chunk.offset() != received) {
+      sink_status = absl::DataLossError(
+          absl::StrCat("binary chunk at offset ", chunk.offset(), ", expected ", received));
+      ctx.TryCancel();
+      break;
+    }
+    sink_status = sink(chunk.data());
+    if (!sink_status.ok()) {
+      ctx.TryCancel();
+      break;
+    }
+    received += chunk.data().size();
+  }
+  absl::Status rpc = from_grpc(reader->Finish());
+  if (!sink_status.ok()) {
+    return sink_status;
+  }
+  if (!rpc.ok()) {
+    return absl::Status(rpc.code(), absl::StrCat("FetchBinary: ", rpc.message()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace skein::node

@@ -1,0 +1,126 @@
+// CoordinatorClient: the agent's side of the NodeGateway protocol
+// (proto/skein/v1/node.proto).
+//
+// Session model. One session thread loops: Register (once per node identity)
+// -> Connect stream -> ... -> stream ends -> back off -> Connect again.
+//   - While a stream is up, the session thread is its only writer: it sends
+//     the ConnectHello, a Heartbeat every heartbeat period (load + the latest
+//     scheduler stats of every worker here) and the queued JobEvents and
+//     LogChunks. A reader thread per stream dispatches StartJob / CancelJob /
+//     Shutdown to the agent's handlers (which must not block: StartJob fetches
+//     a binary, so the agent hands it to its own thread).
+//   - A stream that breaks (coordinator restart, network) is re-opened with
+//     the same node id and epoch, with exponential backoff (kMinBackoff ..
+//     kMaxBackoff). If the coordinator answers FAILED_PRECONDITION or
+//     NOT_FOUND, this node was declared dead (or forgotten): the agent is told
+//     (node_lost: kill its workers, as the protocol requires) and registers
+//     again as a new node.
+//
+// Queues. JobEvents are never dropped: they wait for the next stream (bounded
+// only by the number of jobs). LogChunks are bounded in bytes
+// (max_queued_log_bytes); logs_ready() turns false when the bound is reached,
+// which makes the worker supervisor stop reading pipes (backpressure to the
+// worker) instead of buffering without limit.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "agent/binary_cache.hpp"
+#include "skein/common/auth.hpp"
+#include "skein/v1/node.grpc.pb.h"
+
+namespace grpc {
+class ClientContext;
+}
+
+namespace skein::node {
+
+struct CoordinatorClientOptions {
+  std::string address;  // "host:port" of skein-coordinator
+  AuthConfig auth;
+  skein::v1::Resources resources;
+  std::string hostname;
+  // Heartbeat period; 0 = the coordinator's. Never longer than the
+  // coordinator's (that would get this node declared dead).
+  std::chrono::milliseconds heartbeat{0};
+  std::size_t max_queued_log_bytes = 4 << 20;
+  std::chrono::milliseconds min_backoff{100};
+  std::chrono::milliseconds max_backoff{2000};
+  std::chrono::milliseconds rpc_deadline{5000};
+};
+
+struct CoordinatorHandlers {
+  std::function<void(const skein::v1::StartJob&)> start_job;
+  std::function<void(const skein::v1::CancelJobCommand&)> cancel_job;
+  std::function<void(const std::string& reason)> shutdown;
+  // The coordinator no longer knows this node: kill every worker.
+  std::function<void(const std::string& why)> node_lost;
+  // Heartbeat contents (load and per-worker stats); seq is filled in here.
+  std::function<skein::v1::Heartbeat()> heartbeat;
+  // Jobs with live workers here, for ConnectHello after a reconnect.
+  std::function<std::vector<std::uint64_t>()> running_jobs;
+};
+
+class CoordinatorClient {
+ public:
+  CoordinatorClient(CoordinatorClientOptions options, CoordinatorHandlers handlers);
+  ~CoordinatorClient();  // stop()
+  CoordinatorClient(const CoordinatorClient&) = delete;
+  CoordinatorClient& operator=(const CoordinatorClient&) = delete;
+
+  // Builds the channel (the bind/TLS policy may refuse the address) and
+  // starts the session thread.
+  absl::Status start();
+  void stop();
+
+  void send_event(skein::v1::JobEvent event);
+  // Whether another LogChunk may be queued now.
+  bool logs_ready() const;
+  void send_log(skein::v1::LogChunk chunk);
+
+  // Streams a stored binary (FetchBinary) into sink, checking chunk offsets.
+  absl::Status fetch_binary(const std::string& sha256, std::uint64_t size,
+                            const BinaryCache::ChunkSink& sink);
+
+  std::string node_id() const;
+  bool connected() const { return connected_.load(); }
+  // Waits until the first stream is acknowledged; false on timeout.
+  bool wait_connected(std::chrono::milliseconds timeout);
+
+ private:
+  absl::Status do_register();
+  absl::Status run_stream();
+  void sleep_backoff(std::chrono::milliseconds d);
+  void session_loop();
+
+  CoordinatorClientOptions options_;
+  CoordinatorHandlers handlers_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<skein::v1::NodeGateway::Stub> stub_;
+  std::thread session_;
+  std::atomic<bool> connected_{false};
+
+  mutable std::mutex mu_;  // guards everything below
+  std::condition_variable cv_;
+  bool stop_ = false;
+  grpc::ClientContext* active_ = nullptr;  // stream context, for TryCancel on stop
+  std::string node_id_;
+  std::uint64_t epoch_ = 0;
+  std::chrono::milliseconds period_{1000};
+  std::deque<skein::v1::AgentMessage> events_;
+  std::deque<skein::v1::AgentMessage> logs_;
+  std::size_t log_bytes_ = 0;
+};
+
+}  // namespace skein::node

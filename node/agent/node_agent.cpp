@@ -1,0 +1,435 @@
+#include "agent/node_agent.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "skein/common/log.hpp"
+#include "skein/common/token.hpp"
+
+namespace skein::node {
+namespace {
+
+std::int64_t now_unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::int64_t mem_total_bytes() {
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  std::int64_t kb = 0;
+  while (f >> key >> kb) {
+    if (key == "MemTotal:") {
+      return kb * 1024;
+    }
+    f.ignore(256, '\n');
+  }
+  return 0;
+}
+
+// Variables a worker may inherit from the agent; everything else (and the
+// token in particular, which the agent only ever holds in memory) stays out.
+constexpr const char* kInheritedEnv[] = {"PATH", "LANG",        "LC_ALL",
+                                         "TZ",   "SKEIN_PROCS", "SKEIN_STACK_SIZE"};
+constexpr const char* kDefaultPath = "/usr/local/bin:/usr/bin:/bin";
+
+// A job's local log is written in 64 KiB pieces; LogChunk carries at most that.
+constexpr std::size_t kMaxLogChunk = 64 * 1024;
+
+}  // namespace
+
+NodeAgent::NodeAgent(AgentConfig config) : config_(std::move(config)) {
+  wake_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+}
+
+NodeAgent::~NodeAgent() { stop(); }
+
+void NodeAgent::request_stop() {
+  std::uint64_t one = 1;
+  [[maybe_unused]] ssize_t r = ::write(wake_.get(), &one, sizeof(one));
+}
+
+absl::Status NodeAgent::start() {
+  if (config_.token_file.empty()) {
+    return absl::InvalidArgumentError("--token-file is required");
+  }
+  auto token = load_token(config_.token_file);
+  if (!token.ok()) {
+    return token.status();
+  }
+  if (config_.work_dir.empty()) {
+    return absl::InvalidArgumentError("--work-dir is required");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(config_.work_dir, ec);
+  if (ec || ::chmod(config_.work_dir.c_str(), 0700) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot use work dir ", config_.work_dir, ": ",
+                     ec ? ec.message() : std::string(std::strerror(errno))));
+  }
+  jobs_dir_ = (std::filesystem::path(config_.work_dir) / "jobs").string();
+  std::filesystem::create_directories(jobs_dir_, ec);
+  cache_ = std::make_unique<BinaryCache>(std::filesystem::path(config_.work_dir) / "cache",
+                                         config_.max_binary_bytes);
+
+  SupervisorOptions sup;
+  sup.cancel_grace = config_.cancel_grace;
+  supervisor_ = std::make_unique<WorkerSupervisor>(sup, static_cast<OutputSink*>(this));
+
+  server_ = std::make_unique<WorkerServer>(
+      (std::filesystem::path(config_.work_dir) / "agent.sock").string(), config_.stats_interval,
+      [this](std::uint64_t job_id, pid_t peer) {
+        const auto pids = supervisor_->pids_of(std::to_string(job_id));
+        const pid_t group = ::getpgid(peer);
+        for (pid_t p : pids) {
+          if (p == peer || p == group) {  // the worker, or a process of its group
+            return true;
+          }
+        }
+        return false;
+      });
+  if (absl::Status s = server_->start(); !s.ok()) {
+    return s;
+  }
+
+  CoordinatorClientOptions co;
+  co.address = config_.coordinator;
+  co.auth.token = *token;
+  co.auth.tls = config_.tls;
+  co.auth.insecure = config_.insecure;
+  co.resources.set_cpus(config_.cpus > 0 ? config_.cpus
+                                         : static_cast<int>(std::thread::hardware_concurrency()));
+  co.resources.set_memory_bytes(config_.memory_bytes > 0 ? config_.memory_bytes
+                                                         : mem_total_bytes());
+  for (const auto& [k, v] : config_.labels) {
+    (*co.resources.mutable_labels())[k] = v;
+  }
+  if (!config_.node_name.empty()) {
+    co.hostname = config_.node_name;
+  } else {
+    char host[256] = {};
+    ::gethostname(host, sizeof(host) - 1);
+    co.hostname = host;
+  }
+  co.heartbeat = config_.heartbeat;
+  co.max_queued_log_bytes = config_.max_queued_log_bytes;
+
+  CoordinatorHandlers h;
+  h.start_job = [this](const skein::v1::StartJob& c) { on_start_job(c); };
+  h.cancel_job = [this](const skein::v1::CancelJobCommand& c) { on_cancel_job(c); };
+  h.shutdown = [this](const std::string& reason) {
+    logger("node")->info("coordinator asked us to shut down: {}", reason);
+    request_stop();
+  };
+  h.node_lost = [this](const std::string& why) { on_node_lost(why); };
+  h.heartbeat = [this] { return heartbeat(); };
+  h.running_jobs = [this] { return running_job_ids(); };
+  client_ = std::make_unique<CoordinatorClient>(std::move(co), std::move(h));
+  return client_->start();
+}
+
+absl::Status NodeAgent::run() {
+  // Signals are taken synchronously through a signalfd; block them before any
+  // thread starts so every thread inherits the mask.
+  sigset_t set;
+  ::sigemptyset(&set);
+  ::sigaddset(&set, SIGTERM);
+  ::sigaddset(&set, SIGINT);
+  ::sigaddset(&set, SIGHUP);
+  ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  UniqueFd sigfd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+
+  if (absl::Status s = start(); !s.ok()) {
+    stop();
+    return s;
+  }
+  logger("node")->info("node agent up: coordinator {}, work dir {}", config_.coordinator,
+                       config_.work_dir);
+  pollfd fds[2] = {{sigfd.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
+  while (true) {
+    int n = ::poll(fds, 2, -1);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (fds[0].revents & POLLIN) {
+      signalfd_siginfo si{};
+      [[maybe_unused]] ssize_t r = ::read(sigfd.get(), &si, sizeof(si));
+      logger("node")->info("signal {}: shutting down", si.ssi_signo);
+      break;
+    }
+    if (fds[1].revents & POLLIN) {
+      break;
+    }
+  }
+  stop();
+  return absl::OkStatus();
+}
+
+void NodeAgent::stop() {
+  std::vector<Starter> starters;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) {
+      return;
+    }
+    stopping_ = true;
+    starters.swap(starters_);
+  }
+  // Kill workers first so their exits are still reported if the stream is
+  // up, then close the stream and the socket.
+  if (supervisor_) {
+    for (std::uint64_t id : running_job_ids()) {
+      [[maybe_unused]] absl::Status s = supervisor_->cancel(std::to_string(id));
+    }
+  }
+  if (client_) {
+    client_->stop();
+  }
+  for (auto& t : starters) {
+    t.thread.join();
+  }
+  supervisor_.reset();
+  if (server_) {
+    server_->stop();
+  }
+}
+
+bool NodeAgent::ready(const std::string& /*job_id*/) { return client_->logs_ready(); }
+
+void NodeAgent::output(const std::string& job_id, OutputStream stream, std::string_view data) {
+  auto& log = logs_[job_id];
+  if (!log) {
+    log = std::make_unique<JobLog>(std::filesystem::path(jobs_dir_) / job_id,
+                                   config_.job_log_max_bytes);
+  }
+  if (absl::Status s = log->append(data); !s.ok()) {
+    logger("node")->warn("job {} local log: {}", job_id, std::string(s.message()));
+  }
+  std::uint64_t id = 0;
+  if (!absl::SimpleAtoi(job_id, &id)) {
+    return;
+  }
+  while (!data.empty()) {
+    const std::size_t n = std::min(data.size(), kMaxLogChunk);
+    skein::v1::LogChunk chunk;
+    chunk.set_job_id(id);
+    chunk.set_stream(stream == OutputStream::kStdout ? skein::v1::LOG_STREAM_STDOUT
+                                                     : skein::v1::LOG_STREAM_STDERR);
+    chunk.set_data(std::string(data.substr(0, n)));
+    chunk.set_unix_ms(now_unix_ms());
+    client_->send_log(std::move(chunk));
+    data.remove_prefix(n);
+  }
+}
+
+void NodeAgent::exited(const WorkerExit& e) {
+  logs_.erase(e.job_id);
+  std::uint64_t id = 0;
+  if (!absl::SimpleAtoi(e.job_id, &id)) {
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    running_.erase(id);
+  }
+  logger("node")->info("job {} (pid {}) {}", id, e.pid, e.message);
+  skein::v1::JobEvent ev;
+  ev.set_job_id(id);
+  ev.set_kind(skein::v1::JOB_EVENT_KIND_EXITED);
+  ev.set_pid(e.pid);
+  ev.set_exit_code(e.exit_code);
+  ev.set_term_signal(e.term_signal);
+  if (e.term_signal != 0 || e.exit_code != 0 || e.cancelled) {
+    ev.set_error(e.message);
+  }
+  ev.set_unix_ms(now_unix_ms());
+  client_->send_event(std::move(ev));
+}
+
+void NodeAgent::on_start_job(const skein::v1::StartJob& cmd) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_) {
+    return;
+  }
+  if (cmd.job_id() == 0 || starting_.count(cmd.job_id()) || running_.count(cmd.job_id())) {
+    return;  // a StartJob repeated after a reconnect: already on its way
+  }
+  starting_.insert(cmd.job_id());
+  // Join starters that are done so their threads do not pile up.
+  for (auto it = starters_.begin(); it != starters_.end();) {
+    if (it->done->load()) {
+      it->thread.join();
+      it = starters_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  starters_.push_back(Starter{std::thread([this, cmd, done] {
+                                start_job(cmd);
+                                done->store(true);
+                              }),
+                              done});
+}
+
+void NodeAgent::fail_to_start(std::uint64_t job_id, const absl::Status& why) {
+  logger("node")->warn("job {} failed to start: {}", job_id, std::string(why.message()));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    starting_.erase(job_id);
+    cancel_early_.erase(job_id);
+  }
+  skein::v1::JobEvent ev;
+  ev.set_job_id(job_id);
+  ev.set_kind(skein::v1::JOB_EVENT_KIND_FAILED_TO_START);
+  ev.set_error(std::string(why.message()));
+  ev.set_unix_ms(now_unix_ms());
+  client_->send_event(std::move(ev));
+}
+
+std::vector<std::string> NodeAgent::worker_env(std::uint64_t job_id,
+                                               const std::string& job_dir) const {
+  std::vector<std::string> env;
+  bool have_path = false;
+  for (const char* name : kInheritedEnv) {
+    if (const char* v = std::getenv(name)) {
+      env.push_back(absl::StrCat(name, "=", v));
+      have_path = have_path || std::string_view(name) == "PATH";
+    }
+  }
+  if (!have_path) {
+    env.push_back(absl::StrCat("PATH=", kDefaultPath));
+  }
+  env.push_back(absl::StrCat("HOME=", job_dir));
+  env.push_back(absl::StrCat("SKEIN_JOB_ID=", job_id));
+  env.push_back(absl::StrCat("SKEIN_AGENT_SOCKET=", server_->path()));
+  env.push_back(absl::StrCat("SKEIN_NODE_ID=", client_->node_id()));
+  env.push_back("SKEIN_WORKER_ROLE=driver");
+  return env;
+}
+
+void NodeAgent::start_job(skein::v1::StartJob cmd) {
+  const std::uint64_t id = cmd.job_id();
+  const auto began = std::chrono::steady_clock::now();
+  auto fd = cache_->open_verified(
+      cmd.binary_sha256(), cmd.binary_size(),
+      [this, size = cmd.binary_size()](const std::string& sha, const BinaryCache::ChunkSink& sink) {
+        return client_->fetch_binary(sha, size, sink);
+      });
+  if (!fd.ok()) {
+    fail_to_start(id, fd.status());
+    return;
+  }
+  const std::string job_dir = (std::filesystem::path(jobs_dir_) / std::to_string(id)).string();
+  std::error_code ec;
+  std::filesystem::create_directories(job_dir, ec);
+  ::chmod(job_dir.c_str(), 0700);
+
+  LaunchSpec spec;
+  spec.job_id = std::to_string(id);
+  spec.exe = std::move(*fd);
+  spec.argv.push_back(cmd.name().empty() ? absl::StrCat("job-", id) : cmd.name());
+  for (const auto& a : cmd.args()) {
+    spec.argv.push_back(a);
+  }
+  spec.env = worker_env(id, job_dir);
+  spec.cwd = job_dir;
+  spec.limits = config_.worker_limits;
+  spec.on_started = [this, id](pid_t pid) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      starting_.erase(id);
+      running_.insert(id);
+    }
+    skein::v1::JobEvent ev;
+    ev.set_job_id(id);
+    ev.set_kind(skein::v1::JOB_EVENT_KIND_STARTED);
+    ev.set_pid(pid);
+    ev.set_unix_ms(now_unix_ms());
+    client_->send_event(std::move(ev));
+  };
+  bool cancelled_early;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancelled_early = cancel_early_.count(id) > 0 || stopping_;
+  }
+  if (cancelled_early) {
+    fail_to_start(id, absl::CancelledError("cancelled before it started"));
+    return;
+  }
+  auto pid = supervisor_->launch(std::move(spec));
+  if (!pid.ok()) {
+    fail_to_start(id, pid.status());
+    return;
+  }
+  logger("node")->info("job {} started as pid {} in {} ms", id, *pid,
+                       std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now() - began)
+                           .count());
+  // A cancel that raced with the launch.
+  bool cancel_now;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancel_now = cancel_early_.erase(id) > 0;
+  }
+  if (cancel_now) {
+    [[maybe_unused]] absl::Status s = supervisor_->cancel(std::to_string(id));
+  }
+}
+
+void NodeAgent::on_cancel_job(const skein::v1::CancelJobCommand& cmd) {
+  const std::uint64_t id = cmd.job_id();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (starting_.count(id)) {
+      cancel_early_.insert(id);
+      return;
+    }
+  }
+  absl::Status s =
+      supervisor_->cancel(std::to_string(id), std::chrono::milliseconds(cmd.grace_ms()));
+  if (!s.ok()) {
+    logger("node")->info("cancel job {}: {}", id, std::string(s.message()));
+  }
+}
+
+void NodeAgent::on_node_lost(const std::string& why) {
+  logger("node")->warn("coordinator no longer knows this node ({}); killing its workers", why);
+  for (std::uint64_t id : running_job_ids()) {
+    [[maybe_unused]] absl::Status s = supervisor_->cancel(std::to_string(id));
+  }
+}
+
+std::vector<std::uint64_t> NodeAgent::running_job_ids() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::vector<std::uint64_t>(running_.begin(), running_.end());
+}
+
+skein::v1::Heartbeat NodeAgent::heartbeat() {
+  skein::v1::Heartbeat hb;
+  const auto jobs = running_job_ids();
+  *hb.mutable_load() =
+      load_.sample(static_cast<int>(jobs.size()), static_cast<int>(supervisor_->running()));
+  for (auto& s : server_->snapshot()) {
+    *hb.add_jobs() = std::move(s);
+  }
+  return hb;
+}
+
+}  // namespace skein::node

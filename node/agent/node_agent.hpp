@@ -1,0 +1,90 @@
+// NodeAgent: the composition root of skein-node.
+//
+// Wiring (start order; stop runs in reverse):
+//   1. work directory (0700): cache/, jobs/<job_id>/, agent.sock
+//   2. WorkerSupervisor: forks and watches workers; its OutputSink is the
+//      agent, which writes each job's bounded local log and queues LogChunks
+//   3. WorkerServer: the workers' Unix socket (hello + stats samples)
+//   4. CoordinatorClient: register, Connect stream (heartbeats carry load and
+//      the workers' latest stats), StartJob/CancelJob/Shutdown commands
+// A StartJob is handled on its own thread: fetch the binary into the cache
+// (verified), then launch. run() blocks until SIGTERM/SIGINT or a Shutdown
+// command, then stops everything; no worker outlives the agent (the
+// supervisor kills them, and PDEATHSIG covers a crash of the agent itself).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "agent/agent_config.hpp"
+#include "agent/binary_cache.hpp"
+#include "agent/coordinator_client.hpp"
+#include "agent/job_log.hpp"
+#include "agent/load_reporter.hpp"
+#include "agent/worker_server.hpp"
+#include "agent/worker_supervisor.hpp"
+#include "wire/unique_fd.hpp"
+
+namespace skein::node {
+
+class NodeAgent : private OutputSink {
+ public:
+  explicit NodeAgent(AgentConfig config);
+  ~NodeAgent() override;
+
+  // Runs until a signal or a Shutdown command. Returns the startup error if
+  // the agent could not start (bad token file, unusable work dir, ...).
+  absl::Status run();
+  // Asks run() to return. Any thread, async-signal-unsafe.
+  void request_stop();
+
+ private:
+  // OutputSink (supervisor thread).
+  bool ready(const std::string& job_id) override;
+  void output(const std::string& job_id, OutputStream stream, std::string_view data) override;
+  void exited(const WorkerExit& exit) override;
+
+  absl::Status start();
+  void stop();
+  void on_start_job(const skein::v1::StartJob& cmd);
+  void start_job(skein::v1::StartJob cmd);
+  void on_cancel_job(const skein::v1::CancelJobCommand& cmd);
+  void on_node_lost(const std::string& why);
+  skein::v1::Heartbeat heartbeat();
+  std::vector<std::uint64_t> running_job_ids();
+  std::vector<std::string> worker_env(std::uint64_t job_id, const std::string& job_dir) const;
+  void fail_to_start(std::uint64_t job_id, const absl::Status& why);
+
+  AgentConfig config_;
+  std::string jobs_dir_;
+  UniqueFd wake_;  // eventfd: request_stop() -> run()
+
+  std::unique_ptr<BinaryCache> cache_;
+  std::unique_ptr<WorkerSupervisor> supervisor_;
+  std::unique_ptr<WorkerServer> server_;
+  std::unique_ptr<CoordinatorClient> client_;
+  LoadReporter load_;
+
+  std::map<std::string, std::unique_ptr<JobLog>> logs_;  // supervisor thread only
+
+  std::mutex mu_;                         // guards the members below
+  std::set<std::uint64_t> starting_;      // StartJob being fetched/launched
+  std::set<std::uint64_t> running_;       // driver launched, not yet exited
+  std::set<std::uint64_t> cancel_early_;  // cancelled while starting
+  struct Starter {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<Starter> starters_;
+  bool stopping_ = false;
+};
+
+}  // namespace skein::node
