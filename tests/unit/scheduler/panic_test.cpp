@@ -1,0 +1,68 @@
+// Escalation paths: an exception escaping a goroutine, and a stack overflow.
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+
+#include "skein/sched.hpp"
+
+namespace skein {
+namespace {
+
+TEST(PanicDeathTest, ExceptionEscapingAGoroutineIsAPanic) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        Runtime rt(Config{.procs = 2});
+        rt.run([] {
+          WaitGroup wg;
+          wg.add(1);
+          go([] { throw std::runtime_error("boom"); });
+          wg.wait();
+        });
+      },
+      ::testing::ExitedWithCode(2),
+      "panic: std::runtime_error: boom\n\ngoroutine [0-9]+ \\[running\\]:\ncreated at "
+      ".*panic_test.cpp:[0-9]+");
+}
+
+TEST(PanicDeathTest, NonStdExceptionIsAPanicToo) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        Runtime rt(Config{.procs = 1});
+        rt.run([] { throw 42; });
+      },
+      ::testing::ExitedWithCode(2), "panic: exception of type");
+}
+
+// Recurses until `limit` (far beyond any stack); the volatile frame keeps the
+// compiler from turning it into a loop.
+[[gnu::noinline]] int recurse(int depth, int limit) {
+  volatile char frame[512];
+  frame[0] = static_cast<char>(depth);
+  if (depth == limit) {
+    return frame[0];
+  }
+  return recurse(depth + 1, limit) + frame[0];
+}
+
+TEST(StackDeathTest, OverflowIsReportedNotSilentCorruption) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        Runtime rt(Config{.procs = 2, .stack_size = 64 * 1024});
+        rt.run([] {
+          WaitGroup wg;
+          wg.add(1);
+          go([&] {
+            recurse(0, 1 << 30);
+            wg.done();
+          });
+          wg.wait();
+        });
+      },
+      ::testing::ExitedWithCode(2), "fatal error: stack overflow in goroutine [0-9]+");
+}
+
+}  // namespace
+}  // namespace skein
