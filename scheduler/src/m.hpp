@@ -54,6 +54,10 @@ struct M {
   void (*unlock_fn)(void*) = nullptr;
   void* unlock_arg = nullptr;
   void* alt_stack = nullptr;
+  // Set while firing a batch of expired timers: goroutines they wake join the
+  // run queue tail in deadline order instead of each displacing the last
+  // from runnext (which would run a batch in reverse).
+  bool firing_timers = false;
   std::uint32_t rand_state = 0;
 
   // Guarded by Sched::mu_.

@@ -280,7 +280,7 @@ void Sched::ready(G* g) {
     if ((++p->ready_sample & 63) == 0) {
       g->ready_ns = steady_now_ns();
     }
-    runq_put(p, g, true);
+    runq_put(p, g, !m->firing_timers);
   } else {
     foreign_unparks_.fetch_add(1, std::memory_order_relaxed);
     global_put(g);
@@ -886,7 +886,10 @@ void Sched::run_timers(P* p, std::int64_t now, bool victim) {
     t->owner.store(nullptr, std::memory_order_release);
     // Fire outside the lock: the callback may arm or disarm timers.
     p->timers.mu.unlock();
+    M* m = current_m();
+    m->firing_timers = true;
     t->fire(t);
+    m->firing_timers = false;
     p->timers.mu.lock();
   }
   p->timers.mu.unlock();
