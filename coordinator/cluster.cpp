@@ -1,0 +1,603 @@
+#include "cluster.hpp"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "placement.hpp"
+#include "skein/common/log.hpp"
+#include "skein/common/sha256.hpp"
+
+namespace skein::coordinator {
+namespace {
+
+// Request limits: far above any real use, low enough that one request
+// cannot make the journal or the job table balloon.
+constexpr size_t kMaxArgs = 4096;
+constexpr size_t kMaxArgsBytes = 1 << 20;
+constexpr size_t kMaxKeyBytes = 256;
+constexpr size_t kMaxNameBytes = 256;
+constexpr size_t kMaxLogChunkBytes = 1 << 20;
+
+std::shared_ptr<spdlog::logger> log() { return logger("coordinator"); }
+
+void notify_all(const std::vector<std::shared_ptr<JobWatcher>>& watchers) {
+  for (const auto& w : watchers) {
+    w->notify();
+  }
+}
+
+}  // namespace
+
+int64_t now_unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Cluster::Cluster(ClusterConfig config)
+    : config_(std::move(config)), membership_(config_.membership) {}
+
+absl::StatusOr<std::unique_ptr<Cluster>> Cluster::open(ClusterConfig config) {
+  if (config.data_dir.empty()) {
+    return absl::InvalidArgumentError("data directory is required");
+  }
+  if (config.membership.heartbeat_period.count() <= 0 || config.membership.miss_limit <= 0) {
+    return absl::InvalidArgumentError("heartbeat period and miss limit must be > 0");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(config.data_dir, ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("create data dir ", config.data_dir, ": ", ec.message()));
+  }
+  std::filesystem::permissions(config.data_dir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace, ec);
+  std::unique_ptr<Cluster> c(new Cluster(config));
+  auto bins = BinaryStore::open(config.data_dir, config.max_binary_bytes);
+  if (!bins.ok()) {
+    return bins.status();
+  }
+  c->binaries_ = *std::move(bins);
+  auto logs = LogStore::open(config.data_dir, config.max_log_bytes_per_job);
+  if (!logs.ok()) {
+    return logs.status();
+  }
+  c->logs_ = *std::move(logs);
+
+  std::vector<v1::JournalRecord> replay;
+  auto journal = Journal::open(config.data_dir, &replay);
+  if (!journal.ok()) {
+    return journal.status();
+  }
+  std::lock_guard<std::mutex> lock(c->mu_);
+  c->journal_ = *std::move(journal);
+  std::map<std::string, v1::NodeInfo> nodes;
+  for (const auto& rec : replay) {
+    if (rec.has_job()) {
+      c->jobs_.restore(rec.job());
+    } else if (rec.has_node()) {
+      nodes[rec.node().node_id()] = rec.node();
+    }
+  }
+  for (const auto& [id, node] : nodes) {
+    c->membership_.restore(node);
+  }
+  auto failed = c->jobs_.fail_in_flight_after_restart(now_unix_ms());
+  // Compact: one record per node and per job, the in-flight failures included.
+  std::vector<v1::JournalRecord> compacted;
+  for (const auto& node : c->membership_.list(/*include_dead=*/true)) {
+    compacted.emplace_back().mutable_node()->CopyFrom(node);
+  }
+  for (const auto& job : c->jobs_.list({}, 0)) {
+    compacted.emplace_back().mutable_job()->CopyFrom(job);
+  }
+  std::reverse(compacted.begin() + static_cast<long>(nodes.size()), compacted.end());
+  if (auto st = c->journal_->compact(compacted); !st.ok()) {
+    return st;
+  }
+  if (!replay.empty()) {
+    log()->info("recovered {} job(s) and {} node record(s) from {}; {} in-flight job(s) failed",
+                c->jobs_.size(), nodes.size(), c->journal_->path(), failed.size());
+  }
+  return c;
+}
+
+// ---------------------------------------------------------------------------
+// Helpers (REQUIRES(mu_))
+
+absl::Status Cluster::journal_job_locked(const v1::JobInfo& job) {
+  v1::JournalRecord rec;
+  *rec.mutable_job() = job;
+  return journal_->append(rec);
+}
+
+void Cluster::journal_job_or_log_locked(const v1::JobInfo& job) {
+  // The transition already happened in memory and is visible; failing the
+  // caller would not undo what the agent did. Make the loss loud instead.
+  if (auto st = journal_job_locked(job); !st.ok()) {
+    log()->error("journal append for job {} failed ({}); this change is lost on restart",
+                 job.job_id(), st.ToString());
+  }
+}
+
+Cluster::Watchers Cluster::watchers_locked(uint64_t job_id) const {
+  Watchers out;
+  auto range = watchers_.equal_range(job_id);
+  for (auto it = range.first; it != range.second; ++it) {
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+void Cluster::send_start_locked(const v1::JobInfo& job) {
+  auto it = sessions_.find(job.driver_node());
+  if (it == sessions_.end()) {
+    return;  // sent when the node's stream attaches
+  }
+  v1::CoordinatorMessage msg;
+  auto* start = msg.mutable_start_job();
+  start->set_job_id(job.job_id());
+  start->set_binary_sha256(job.binary_sha256());
+  start->set_binary_size(job.binary_size());
+  *start->mutable_args() = job.args();
+  start->set_name(job.name());
+  start->set_driver(true);
+  it->second->send(msg);
+}
+
+void Cluster::send_cancel_locked(const v1::JobInfo& job) {
+  auto it = sessions_.find(job.driver_node());
+  if (it == sessions_.end()) {
+    return;
+  }
+  v1::CoordinatorMessage msg;
+  auto* cancel = msg.mutable_cancel_job();
+  cancel->set_job_id(job.job_id());
+  cancel->set_reason(job.error());
+  cancel->set_grace_ms(config_.cancel_grace_ms);
+  it->second->send(msg);
+}
+
+std::optional<std::string> Cluster::choose_node_locked() const {
+  return choose_least_loaded(membership_.stats(), jobs_.active_count_by_node());
+}
+
+void Cluster::place_pending_locked(Watchers* notify) {
+  for (uint64_t id : jobs_.unplaced()) {
+    const v1::JobInfo* job = jobs_.find(id);
+    std::optional<std::string> node;
+    if (!job->pinned_node().empty()) {
+      if (!membership_.is_alive(job->pinned_node())) {
+        continue;  // submit checked it was alive; it may come back? No: dead is final.
+      }
+      node = job->pinned_node();
+    } else {
+      node = choose_node_locked();
+    }
+    if (!node) {
+      return;
+    }
+    auto placed = jobs_.place(id, *node);
+    if (!placed.ok()) {
+      continue;
+    }
+    journal_job_or_log_locked(*placed);
+    send_start_locked(*placed);
+    auto w = watchers_locked(id);
+    notify->insert(notify->end(), w.begin(), w.end());
+  }
+}
+
+void Cluster::node_died_locked(const v1::NodeInfo& node, Watchers* notify) {
+  log()->warn("node {} (epoch {}) declared dead: {}", node.node_id(), node.epoch(),
+              node.dead_reason());
+  if (auto it = sessions_.find(node.node_id()); it != sessions_.end()) {
+    it->second->close(grpc::Status(
+        grpc::StatusCode::FAILED_PRECONDITION,
+        absl::StrCat("node ", node.node_id(), " (epoch ", node.epoch(),
+                     ") was declared dead: ", node.dead_reason(), "; register again")));
+    sessions_.erase(it);
+  }
+  int64_t now = now_unix_ms();
+  for (uint64_t id : jobs_.active_on(node.node_id())) {
+    auto r = jobs_.mark_node_lost(
+        id, absl::StrCat("driver node ", node.node_id(), " lost (", node.dead_reason(), ")"), now);
+    if (r.ok()) {
+      journal_job_or_log_locked(*r);
+      auto w = watchers_locked(id);
+      notify->insert(notify->end(), w.begin(), w.end());
+    }
+  }
+  // Jobs pinned to the dead node can never run now.
+  for (uint64_t id : jobs_.unplaced()) {
+    const v1::JobInfo* job = jobs_.find(id);
+    if (job->pinned_node() == node.node_id()) {
+      auto r = jobs_.mark_failed(id, absl::StrCat("pinned node ", node.node_id(), " died"), now);
+      if (r.ok()) {
+        journal_job_or_log_locked(*r);
+        auto w = watchers_locked(id);
+        notify->insert(notify->end(), w.begin(), w.end());
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// CLI-facing
+
+absl::StatusOr<Cluster::Submitted> Cluster::submit(const v1::SubmitJobRequest& req) {
+  if (req.binary_sha256().empty()) {
+    return absl::InvalidArgumentError("binary_sha256 is required");
+  }
+  if (!is_sha256_hex(req.binary_sha256())) {
+    return absl::InvalidArgumentError("binary_sha256 must be 64 lowercase hex characters");
+  }
+  if (static_cast<size_t>(req.args_size()) > kMaxArgs) {
+    return absl::InvalidArgumentError(absl::StrCat("too many args (max ", kMaxArgs, ")"));
+  }
+  size_t arg_bytes = 0;
+  for (const auto& a : req.args()) {
+    arg_bytes += a.size();
+  }
+  if (arg_bytes > kMaxArgsBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("args too large (max ", kMaxArgsBytes, " bytes)"));
+  }
+  if (req.idempotency_key().size() > kMaxKeyBytes || req.name().size() > kMaxNameBytes) {
+    return absl::InvalidArgumentError("idempotency_key and name are limited to 256 bytes");
+  }
+  auto size = binaries_->size_of(req.binary_sha256());
+  if (!size.ok()) {
+    return size.status();
+  }
+  Watchers notify;
+  Submitted out;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!req.pinned_node().empty()) {
+      const v1::NodeInfo* n = membership_.find(req.pinned_node());
+      if (n == nullptr) {
+        return absl::NotFoundError(absl::StrCat("pinned node ", req.pinned_node(), " is unknown"));
+      }
+      if (n->state() != v1::NODE_STATE_ALIVE) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("pinned node ", req.pinned_node(), " is dead"));
+      }
+    }
+    JobTable::NewJob nj;
+    nj.binary_sha256 = req.binary_sha256();
+    nj.binary_size = *size;
+    nj.args.assign(req.args().begin(), req.args().end());
+    nj.idempotency_key = req.idempotency_key();
+    nj.pinned_node = req.pinned_node();
+    nj.name = req.name();
+    auto [job, created] = jobs_.create(nj, now_unix_ms());
+    if (!created) {
+      out.job = job;
+      out.deduplicated = true;
+      return out;
+    }
+    std::optional<std::string> node =
+        req.pinned_node().empty() ? choose_node_locked() : std::optional(req.pinned_node());
+    if (node) {
+      auto placed = jobs_.place(job.job_id(), *node);
+      if (placed.ok()) {
+        job = *placed;
+      }
+    }
+    if (auto st = journal_job_locked(job); !st.ok()) {
+      // Not durable, so not accepted: fail the job in memory and tell the client.
+      auto r = jobs_.mark_failed(job.job_id(), "not journaled: " + st.ToString(), now_unix_ms());
+      (void)r;
+      return absl::Status(st.code(), absl::StrCat("job not accepted: ", st.message()));
+    }
+    send_start_locked(job);
+    log()->info("job {} submitted ({}, {} args) -> {}", job.job_id(),
+                sha256_prefix(job.binary_sha256()), job.args_size(),
+                job.driver_node().empty() ? "queued: no live node" : job.driver_node());
+    out.job = job;
+  }
+  return out;
+}
+
+absl::StatusOr<v1::JobInfo> Cluster::get_job(uint64_t job_id) const {
+  if (job_id == 0) {
+    return absl::InvalidArgumentError("job_id is required (ids start at 1)");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  const v1::JobInfo* job = jobs_.find(job_id);
+  if (job == nullptr) {
+    return absl::NotFoundError(absl::StrCat("job ", job_id, " does not exist"));
+  }
+  return *job;
+}
+
+std::vector<v1::JobInfo> Cluster::list_jobs(const std::vector<v1::JobState>& states,
+                                            uint32_t limit) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return jobs_.list(states, limit);
+}
+
+absl::StatusOr<v1::JobInfo> Cluster::cancel_job(uint64_t job_id, const std::string& reason) {
+  if (job_id == 0) {
+    return absl::InvalidArgumentError("job_id is required (ids start at 1)");
+  }
+  if (reason.size() > kMaxNameBytes) {
+    return absl::InvalidArgumentError("reason is limited to 256 bytes");
+  }
+  Watchers notify;
+  v1::JobInfo out;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const v1::JobInfo* before = jobs_.find(job_id);
+    if (before == nullptr) {
+      return absl::NotFoundError(absl::StrCat("job ", job_id, " does not exist"));
+    }
+    bool was_cancelled = before->state() == v1::JOB_STATE_CANCELLED;
+    bool was_placed = !before->driver_node().empty();
+    auto r = jobs_.request_cancel(job_id, reason, now_unix_ms());
+    if (!r.ok()) {
+      return r.status();
+    }
+    out = *r;
+    if (!was_cancelled) {
+      if (auto st = journal_job_locked(out); !st.ok()) {
+        log()->error("journal append for cancel of job {} failed: {}", job_id, st.ToString());
+      }
+      // The node may already have started a PENDING job: tell it either way.
+      if (was_placed) {
+        send_cancel_locked(out);
+      }
+      log()->info("job {} cancel requested -> {}", job_id, state_name(out.state()));
+    }
+    notify = watchers_locked(job_id);
+  }
+  notify_all(notify);
+  return out;
+}
+
+std::vector<v1::NodeInfo> Cluster::list_nodes(bool include_dead) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return membership_.list(include_dead);
+}
+
+v1::GetStatsResponse Cluster::stats() const {
+  v1::GetStatsResponse out;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& s : membership_.stats()) {
+    *out.add_nodes() = std::move(s);
+  }
+  out.set_unix_ms(now_unix_ms());
+  return out;
+}
+
+void Cluster::shutdown_nodes(const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  v1::CoordinatorMessage msg;
+  msg.mutable_shutdown()->set_reason(reason);
+  for (auto& [id, session] : sessions_) {
+    session->send(msg);
+  }
+}
+
+void Cluster::add_watcher(uint64_t job_id, std::shared_ptr<JobWatcher> watcher) {
+  std::lock_guard<std::mutex> lock(mu_);
+  watchers_.emplace(job_id, std::move(watcher));
+}
+
+void Cluster::remove_watcher(uint64_t job_id, const JobWatcher* watcher) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto range = watchers_.equal_range(job_id);
+  for (auto it = range.first; it != range.second; ++it) {
+    if (it->second.get() == watcher) {
+      watchers_.erase(it);
+      return;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Agent-facing
+
+absl::StatusOr<v1::RegisterResponse> Cluster::register_node(const v1::RegisterRequest& req) {
+  if (req.address().size() > 1024 || req.hostname().size() > 1024 ||
+      req.resources().labels_size() > 256) {
+    return absl::InvalidArgumentError("register: address/hostname/labels too large");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto node = membership_.register_node(req, std::chrono::steady_clock::now(), now_unix_ms());
+  if (!node.ok()) {
+    return node.status();
+  }
+  v1::JournalRecord rec;
+  *rec.mutable_node() = *node;
+  if (auto st = journal_->append(rec); !st.ok()) {
+    // Without the record a restart could hand the same id out again.
+    membership_.declare_dead(node->node_id(), "registration not journaled");
+    return absl::Status(st.code(), absl::StrCat("registration not journaled: ", st.message()));
+  }
+  log()->info("node {} registered: {} cpus, {} bytes, host '{}', address '{}'", node->node_id(),
+              req.resources().cpus(), req.resources().memory_bytes(), req.hostname(),
+              req.address());
+  v1::RegisterResponse resp;
+  resp.set_node_id(node->node_id());
+  resp.set_epoch(node->epoch());
+  resp.set_heartbeat_period_ms(static_cast<uint32_t>(config_.membership.heartbeat_period.count()));
+  resp.set_miss_limit(static_cast<uint32_t>(config_.membership.miss_limit));
+  return resp;
+}
+
+absl::Status Cluster::attach(const v1::ConnectHello& hello, std::shared_ptr<NodeSession> session) {
+  Watchers notify;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto st = membership_.touch(hello.node_id(), hello.epoch(),
+                                    std::chrono::steady_clock::now(), now_unix_ms());
+        !st.ok()) {
+      return st;
+    }
+    if (auto it = sessions_.find(hello.node_id()); it != sessions_.end()) {
+      it->second->close(
+          grpc::Status(grpc::StatusCode::ABORTED, "replaced by a newer Connect stream"));
+    }
+    sessions_[hello.node_id()] = session;
+    v1::CoordinatorMessage ack;
+    ack.mutable_ack()->set_heartbeat_period_ms(
+        static_cast<uint32_t>(config_.membership.heartbeat_period.count()));
+    ack.mutable_ack()->set_miss_limit(static_cast<uint32_t>(config_.membership.miss_limit));
+    session->send(ack);
+
+    std::set<uint64_t> running(hello.running_job_ids().begin(), hello.running_job_ids().end());
+    int64_t now = now_unix_ms();
+    for (uint64_t id : jobs_.active_on(hello.node_id())) {
+      const v1::JobInfo* job = jobs_.find(id);
+      absl::StatusOr<v1::JobInfo> changed = absl::UnknownError("unchanged");
+      if (job->state() == v1::JOB_STATE_RUNNING && !running.count(id)) {
+        changed = jobs_.mark_node_lost(
+            id, absl::StrCat("lost by node ", hello.node_id(), " (not running after reconnect)"),
+            now);
+      } else if (job->state() == v1::JOB_STATE_PENDING && running.count(id)) {
+        changed = jobs_.mark_running(id, now);
+      } else if (job->state() == v1::JOB_STATE_PENDING) {
+        send_start_locked(*job);  // agents deduplicate StartJob by job_id
+      } else if (job->cancel_requested()) {
+        send_cancel_locked(*job);
+      }
+      if (changed.ok()) {
+        journal_job_or_log_locked(*changed);
+        auto w = watchers_locked(id);
+        notify.insert(notify.end(), w.begin(), w.end());
+      }
+    }
+    place_pending_locked(&notify);
+    log()->info("node {} connected ({} job(s) reported running)", hello.node_id(), running.size());
+  }
+  notify_all(notify);
+  return absl::OkStatus();
+}
+
+void Cluster::detach(const std::string& node_id, const NodeSession* session) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sessions_.find(node_id);
+  if (it != sessions_.end() && it->second.get() == session) {
+    sessions_.erase(it);
+    log()->info("node {} stream closed; it stays alive until its heartbeats time out", node_id);
+  }
+}
+
+absl::Status Cluster::on_job_event_locked(const std::string& node_id, const v1::JobEvent& ev,
+                                          Watchers* notify) {
+  if (ev.job_id() == 0) {
+    return absl::InvalidArgumentError("job_event without job_id");
+  }
+  if (ev.kind() == v1::JOB_EVENT_KIND_UNSPECIFIED || !v1::JobEventKind_IsValid(ev.kind())) {
+    return absl::InvalidArgumentError("job_event without a valid kind");
+  }
+  const v1::JobInfo* job = jobs_.find(ev.job_id());
+  if (job == nullptr || job->driver_node() != node_id) {
+    log()->warn("ignoring event for job {} from {}: not a job driven there", ev.job_id(), node_id);
+    return absl::OkStatus();
+  }
+  if (is_terminal(job->state())) {
+    return absl::OkStatus();  // late or duplicated: history is final
+  }
+  int64_t now = ev.unix_ms() > 0 ? ev.unix_ms() : now_unix_ms();
+  absl::StatusOr<v1::JobInfo> r = absl::UnknownError("no change");
+  switch (ev.kind()) {
+    case v1::JOB_EVENT_KIND_STARTED:
+      if (job->state() == v1::JOB_STATE_PENDING) {
+        r = jobs_.mark_running(ev.job_id(), now);
+      }
+      break;
+    case v1::JOB_EVENT_KIND_EXITED:
+      r = jobs_.mark_exited(ev.job_id(), ev.exit_code(), ev.term_signal(), now);
+      break;
+    case v1::JOB_EVENT_KIND_FAILED_TO_START:
+      r = jobs_.mark_failed(
+          ev.job_id(),
+          absl::StrCat("failed to start on ", node_id, ": ",
+                       ev.error().empty() ? "no reason given" : ev.error().substr(0, 1024)),
+          now);
+      break;
+    default:
+      break;
+  }
+  if (r.ok()) {
+    journal_job_or_log_locked(*r);
+    log()->info("job {} -> {}{}{}", r->job_id(), state_name(r->state()),
+                r->error().empty() ? "" : ": ", r->error());
+    auto w = watchers_locked(ev.job_id());
+    notify->insert(notify->end(), w.begin(), w.end());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Cluster::on_agent_message(const std::string& node_id, uint64_t epoch,
+                                       const v1::AgentMessage& msg) {
+  Watchers notify;
+  absl::Status status;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto steady = std::chrono::steady_clock::now();
+    int64_t now = now_unix_ms();
+    switch (msg.msg_case()) {
+      case v1::AgentMessage::kHeartbeat:
+        status = membership_.record_heartbeat(node_id, epoch, msg.heartbeat(), steady, now);
+        break;
+      case v1::AgentMessage::kJobEvent:
+        status = membership_.touch(node_id, epoch, steady, now);
+        if (status.ok()) {
+          status = on_job_event_locked(node_id, msg.job_event(), &notify);
+        }
+        break;
+      case v1::AgentMessage::kLog: {
+        status = membership_.touch(node_id, epoch, steady, now);
+        if (!status.ok()) {
+          break;
+        }
+        const v1::LogChunk& chunk = msg.log();
+        if (chunk.job_id() == 0 || chunk.data().size() > kMaxLogChunkBytes) {
+          status = absl::InvalidArgumentError("log chunk without job_id or larger than 1 MiB");
+          break;
+        }
+        const v1::JobInfo* job = jobs_.find(chunk.job_id());
+        if (job == nullptr || job->driver_node() != node_id) {
+          break;  // not ours to store; dropping keeps the stream alive
+        }
+        // LogStore has its own lock; appending under mu_ keeps log order
+        // consistent with the job's state changes for followers.
+        if (auto st = logs_->append(chunk); !st.ok()) {
+          log()->warn("log append for job {} failed: {}", chunk.job_id(), st.ToString());
+        }
+        notify = watchers_locked(chunk.job_id());
+        break;
+      }
+      case v1::AgentMessage::kHello:
+        status = absl::InvalidArgumentError("hello sent twice on one stream");
+        break;
+      default:
+        status = absl::InvalidArgumentError("empty or unknown agent message");
+        break;
+    }
+  }
+  notify_all(notify);
+  return status;
+}
+
+void Cluster::tick(SteadyTime now) {
+  Watchers notify;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& node : membership_.expire(now)) {
+      node_died_locked(node, &notify);
+    }
+    // Jobs orphaned by the deaths may go elsewhere now.
+    if (!notify.empty()) {
+      place_pending_locked(&notify);
+    }
+  }
+  notify_all(notify);
+}
+
+}  // namespace skein::coordinator

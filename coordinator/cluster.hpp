@@ -1,0 +1,149 @@
+// Cluster: the coordinator's state machine — membership, the job table, the
+// binary and log stores and the journal — behind one mutex, with the
+// operations the gRPC services call. Services stay thin (STYLE habit 15):
+// they validate the shape of a request, call one Cluster method and turn its
+// absl::Status into a grpc::Status.
+//
+// Durability rule: a state change is journaled (fsync'd) before the call that
+// caused it returns OK, so an acknowledged submit survives a crash.
+//
+// Concurrency and lock order:
+//   - mu_ guards every member below it. Methods hold it only for in-memory
+//     work, journal appends and queueing messages; never across an RPC.
+//   - NodeSession::send/close are called with mu_ held; implementations only
+//     take their own lock and must never call back into Cluster. So the order
+//     is Cluster::mu_ -> session lock.
+//   - JobWatcher::notify is called with mu_ *released*; a watcher may call
+//     Cluster from its own lock (order: watcher lock -> Cluster::mu_).
+//   - BinaryStore and LogStore are thread-safe on their own and are used
+//     without mu_ for bulk data (uploads, log reads).
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "binary_store.hpp"
+#include "job_table.hpp"
+#include "journal.hpp"
+#include "log_store.hpp"
+#include "membership.hpp"
+#include "skein/v1/coordinator.pb.h"
+#include "skein/v1/node.pb.h"
+
+namespace skein::coordinator {
+
+struct ClusterConfig {
+  std::string data_dir;
+  MembershipConfig membership;
+  uint64_t max_binary_bytes = uint64_t{512} << 20;
+  uint64_t max_log_bytes_per_job = uint64_t{64} << 20;
+  uint32_t cancel_grace_ms = 5000;  // SIGTERM -> SIGKILL grace the agent applies on cancel
+};
+
+// The coordinator's end of one agent's Connect stream.
+class NodeSession {
+ public:
+  virtual ~NodeSession() = default;
+  // Queues a message for the agent. Any thread; never calls into Cluster.
+  virtual void send(const v1::CoordinatorMessage& msg) = 0;
+  // Ends the stream with `status` once queued messages are written.
+  // Idempotent. Any thread; never calls into Cluster.
+  virtual void close(const grpc::Status& status) = 0;
+};
+
+// Someone following a job (a StreamLogs call): told when the job has new log
+// data or a new state. Called without Cluster's lock held.
+class JobWatcher {
+ public:
+  virtual ~JobWatcher() = default;
+  virtual void notify() = 0;
+};
+
+class Cluster {
+ public:
+  // Opens the data directory, replays the journal (RELIABILITY R5: jobs that
+  // were in flight become FAILED "coordinator restarted while the job ran";
+  // every known node comes back DEAD) and compacts it.
+  static absl::StatusOr<std::unique_ptr<Cluster>> open(ClusterConfig config);
+
+  // --- CLI-facing (Coordinator service) ---
+  struct Submitted {
+    v1::JobInfo job;
+    bool deduplicated = false;
+  };
+  absl::StatusOr<Submitted> submit(const v1::SubmitJobRequest& req);
+  absl::StatusOr<v1::JobInfo> get_job(uint64_t job_id) const;
+  std::vector<v1::JobInfo> list_jobs(const std::vector<v1::JobState>& states, uint32_t limit) const;
+  absl::StatusOr<v1::JobInfo> cancel_job(uint64_t job_id, const std::string& reason);
+  std::vector<v1::NodeInfo> list_nodes(bool include_dead) const;
+  v1::GetStatsResponse stats() const;
+  // Tells every connected agent to shut down.
+  void shutdown_nodes(const std::string& reason);
+
+  BinaryStore& binaries() { return *binaries_; }
+  const LogStore& logs() const { return *logs_; }
+
+  void add_watcher(uint64_t job_id, std::shared_ptr<JobWatcher> watcher);
+  void remove_watcher(uint64_t job_id, const JobWatcher* watcher);
+
+  // --- agent-facing (NodeGateway service) ---
+  absl::StatusOr<v1::RegisterResponse> register_node(const v1::RegisterRequest& req);
+  // Binds a Connect stream to a live node: sends the ack, reconciles the
+  // node's jobs with hello.running_job_ids, dispatches pending work.
+  // FAILED_PRECONDITION / NOT_FOUND for a dead or unknown node.
+  absl::Status attach(const v1::ConnectHello& hello, std::shared_ptr<NodeSession> session);
+  // The stream ended; the node stays ALIVE until its heartbeats time out.
+  void detach(const std::string& node_id, const NodeSession* session);
+  // One message after the hello. FAILED_PRECONDITION: the node is dead and
+  // the stream must end; INVALID_ARGUMENT: malformed message.
+  absl::Status on_agent_message(const std::string& node_id, uint64_t epoch,
+                                const v1::AgentMessage& msg);
+
+  // --- failure detector ---
+  // Declares silent nodes dead and fails their jobs. Called periodically.
+  void tick(SteadyTime now);
+
+  const ClusterConfig& config() const { return config_; }
+
+ private:
+  explicit Cluster(ClusterConfig config);
+
+  using Watchers = std::vector<std::shared_ptr<JobWatcher>>;
+
+  absl::Status journal_job_locked(const v1::JobInfo& job);
+  void journal_job_or_log_locked(const v1::JobInfo& job);
+  Watchers watchers_locked(uint64_t job_id) const;
+  void send_start_locked(const v1::JobInfo& job);
+  void send_cancel_locked(const v1::JobInfo& job);
+  // Places every unplaced PENDING job on the least-loaded live node.
+  void place_pending_locked(Watchers* notify);
+  std::optional<std::string> choose_node_locked() const;
+  void node_died_locked(const v1::NodeInfo& node, Watchers* notify);
+  absl::Status on_job_event_locked(const std::string& node_id, const v1::JobEvent& ev,
+                                   Watchers* notify);
+
+  const ClusterConfig config_;
+  std::unique_ptr<BinaryStore> binaries_;  // thread-safe, immutable pointer
+  std::unique_ptr<LogStore> logs_;         // thread-safe, immutable pointer
+
+  mutable std::mutex mu_;
+  std::unique_ptr<Journal> journal_;                               // GUARDED_BY(mu_)
+  Membership membership_;                                          // GUARDED_BY(mu_)
+  JobTable jobs_;                                                  // GUARDED_BY(mu_)
+  std::map<std::string, std::shared_ptr<NodeSession>> sessions_;   // GUARDED_BY(mu_)
+  std::multimap<uint64_t, std::shared_ptr<JobWatcher>> watchers_;  // GUARDED_BY(mu_)
+};
+
+int64_t now_unix_ms();
+
+}  // namespace skein::coordinator

@@ -1,0 +1,156 @@
+#include "coordinator.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <grpcpp/server_builder.h>
+
+#include "absl/strings/str_cat.h"
+#include "skein/common/bind_policy.hpp"
+#include "skein/common/log.hpp"
+
+namespace skein::coordinator {
+namespace {
+
+// The failure detector's resolution: a node is declared dead at most this
+// long after its deadline. A quarter period keeps detection within
+// period * (miss_limit + 0.25), and is 25 ms at the test setting of 100 ms.
+std::chrono::milliseconds tick_interval(const MembershipConfig& m) {
+  return std::max(std::chrono::milliseconds(5), m.heartbeat_period / 4);
+}
+
+// Bulk data travels in 1 MiB chunks; leave headroom for the envelope.
+constexpr int kMaxMessageBytes = 4 << 20;
+constexpr auto kStopGrace = std::chrono::milliseconds(500);
+
+}  // namespace
+
+absl::Status write_file_atomically(const std::string& path, const std::string& content) {
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::InternalError(absl::StrCat("create ", tmp, ": ", std::strerror(errno)));
+  }
+  ssize_t n = ::write(fd, content.data(), content.size());
+  bool ok = n == static_cast<ssize_t>(content.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return absl::InternalError(absl::StrCat("write ", path, ": ", std::strerror(err)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::start(CoordinatorConfig config,
+                                                                std::string token) {
+  AuthConfig auth{std::move(token), config.tls, config.insecure};
+  auto server_auth = make_server_auth(auth, config.listen);
+  if (!server_auth.ok()) {
+    return server_auth.status();
+  }
+  auto hp = split_host_port(config.listen);
+  if (!hp.ok()) {
+    return hp.status();
+  }
+  std::unique_ptr<Coordinator> c(new Coordinator());
+  c->config_ = config;
+  auto cluster = Cluster::open(config.cluster);
+  if (!cluster.ok()) {
+    return cluster.status();
+  }
+  c->cluster_ = *std::move(cluster);
+  if (server_auth->handlers_must_check) {
+    c->handler_verifier_ = std::make_unique<TokenVerifier>(auth.token);
+    logger("coordinator")
+        ->warn("--insecure: plaintext on {}; the token is checked per call", config.listen);
+  }
+  Coordinator* self = c.get();
+  c->coordinator_service_ = std::make_unique<CoordinatorService>(
+      c->cluster_.get(), &c->stats_watchers_, c->handler_verifier_.get(),
+      [self](bool /*stop_nodes*/) { self->request_shutdown(); });
+  c->node_gateway_ =
+      std::make_unique<NodeGatewayService>(c->cluster_.get(), c->handler_verifier_.get());
+
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(config.listen, server_auth->credentials, &port);
+  builder.RegisterService(c->coordinator_service_.get());
+  builder.RegisterService(c->node_gateway_.get());
+  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  builder.SetMaxSendMessageSize(kMaxMessageBytes);
+  c->server_ = builder.BuildAndStart();
+  if (!c->server_ || port == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", config.listen, " (address in use or not local?)"));
+  }
+  c->port_ = port;
+  std::string host = hp->host.find(':') != std::string::npos ? "[" + hp->host + "]" : hp->host;
+  c->address_ = absl::StrCat(host, ":", port);
+  c->ticker_ = std::thread([self] { self->ticker_main(); });
+  if (!config.port_file.empty()) {
+    if (auto st = write_file_atomically(config.port_file, c->address_ + "\n"); !st.ok()) {
+      c->stop();
+      return st;
+    }
+  }
+  logger("coordinator")
+      ->info("serving on {} (data dir {}, heartbeat {} ms x {})", c->address_,
+             config.cluster.data_dir, config.cluster.membership.heartbeat_period.count(),
+             config.cluster.membership.miss_limit);
+  return c;
+}
+
+Coordinator::~Coordinator() { stop(); }
+
+void Coordinator::request_shutdown() {
+  std::lock_guard<std::mutex> lock(mu_);
+  shutdown_requested_ = true;
+  cv_.notify_all();
+}
+
+void Coordinator::wait() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return shutdown_requested_; });
+}
+
+void Coordinator::ticker_main() {
+  auto interval = tick_interval(config_.cluster.membership);
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopped_) {
+    cv_.wait_for(lock, interval, [this] { return stopped_; });
+    if (stopped_) {
+      break;
+    }
+    lock.unlock();
+    auto now = std::chrono::steady_clock::now();
+    cluster_->tick(now);
+    stats_watchers_.tick(now);
+    lock.lock();
+  }
+}
+
+void Coordinator::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) {
+      return;
+    }
+    stopped_ = true;
+    shutdown_requested_ = true;
+    cv_.notify_all();
+  }
+  if (ticker_.joinable()) {
+    ticker_.join();
+  }
+  if (server_) {
+    server_->Shutdown(std::chrono::system_clock::now() + kStopGrace);
+    server_->Wait();
+  }
+  logger("coordinator")->info("stopped");
+}
+
+}  // namespace skein::coordinator

@@ -1,0 +1,197 @@
+#include "log_store.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+
+namespace skein::coordinator {
+namespace {
+
+constexpr size_t kHeaderBytes = 1 + 4 + 8;
+// A record larger than this in a file is corruption, not data (agents send <= 64 KiB).
+constexpr uint32_t kMaxRecordBytes = 16u << 20;
+
+void put_le(std::string& out, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) {
+    out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  }
+}
+
+uint64_t get_le(const unsigned char* p, int bytes) {
+  uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) {
+    v = (v << 8) | p[i];
+  }
+  return v;
+}
+
+int64_t now_unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+LogStore::LogStore(std::string dir, uint64_t max_bytes_per_job)
+    : dir_(std::move(dir)), max_bytes_per_job_(max_bytes_per_job) {}
+
+absl::StatusOr<std::unique_ptr<LogStore>> LogStore::open(const std::string& data_dir,
+                                                         uint64_t max_bytes_per_job) {
+  std::string dir = data_dir + "/logs";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("create ", dir, ": ", ec.message()));
+  }
+  return std::unique_ptr<LogStore>(new LogStore(dir, max_bytes_per_job));
+}
+
+std::string LogStore::path_of(uint64_t job_id) const {
+  return absl::StrCat(dir_, "/", job_id, ".log");
+}
+
+LogStore::JobLog& LogStore::job_locked(uint64_t job_id) const {
+  auto it = jobs_.find(job_id);
+  if (it != jobs_.end()) {
+    return it->second;
+  }
+  JobLog log;
+  struct stat st;
+  if (::stat(path_of(job_id).c_str(), &st) == 0) {
+    log.size = static_cast<uint64_t>(st.st_size);
+    log.truncated = log.size >= max_bytes_per_job_;
+  }
+  return jobs_.emplace(job_id, log).first->second;
+}
+
+absl::Status LogStore::write_record_locked(uint64_t job_id, JobLog& log, v1::LogStream stream,
+                                           int64_t unix_ms, std::string_view data) {
+  std::string rec;
+  rec.reserve(kHeaderBytes + data.size());
+  rec.push_back(static_cast<char>(stream));
+  put_le(rec, data.size(), 4);
+  put_le(rec, static_cast<uint64_t>(unix_ms), 8);
+  rec.append(data);
+  std::string path = path_of(job_id);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::InternalError(absl::StrCat("open ", path, ": ", std::strerror(errno)));
+  }
+  ssize_t n = ::write(fd, rec.data(), rec.size());
+  int err = errno;
+  ::close(fd);
+  if (n != static_cast<ssize_t>(rec.size())) {
+    std::string msg = absl::StrCat("append ", path, ": ", n < 0 ? std::strerror(err) : "short");
+    return (n < 0 && err == ENOSPC) ? absl::ResourceExhaustedError(msg) : absl::InternalError(msg);
+  }
+  log.size += rec.size();
+  return absl::OkStatus();
+}
+
+absl::Status LogStore::append(const v1::LogChunk& chunk) {
+  if (chunk.job_id() == 0) {
+    return absl::InvalidArgumentError("log chunk without job_id");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  JobLog& log = job_locked(chunk.job_id());
+  if (log.truncated) {
+    log.dropped += chunk.data().size();
+    return absl::OkStatus();
+  }
+  if (log.size + kHeaderBytes + chunk.data().size() > max_bytes_per_job_) {
+    log.truncated = true;
+    log.dropped += chunk.data().size();
+    std::string notice =
+        absl::StrCat("\n[skein: log truncated at ", log.size, " bytes (cap ", max_bytes_per_job_,
+                     "); further output of this job is dropped]\n");
+    return write_record_locked(chunk.job_id(), log, v1::LOG_STREAM_SYSTEM, now_unix_ms(), notice);
+  }
+  v1::LogStream stream = chunk.stream();
+  if (!v1::LogStream_IsValid(stream) || stream == v1::LOG_STREAM_UNSPECIFIED) {
+    stream = v1::LOG_STREAM_STDOUT;
+  }
+  return write_record_locked(chunk.job_id(), log, stream,
+                             chunk.unix_ms() ? chunk.unix_ms() : now_unix_ms(), chunk.data());
+}
+
+absl::StatusOr<LogStore::ReadResult> LogStore::read(uint64_t job_id, uint64_t offset,
+                                                    size_t max_bytes) const {
+  ReadResult out;
+  out.next_offset = offset;
+  uint64_t size;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    size = job_locked(job_id).size;  // records below `size` are complete
+  }
+  if (offset >= size) {
+    return out;
+  }
+  int fd = ::open(path_of(job_id).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::InternalError(
+        absl::StrCat("open log of job ", job_id, ": ", std::strerror(errno)));
+  }
+  size_t budget = max_bytes;
+  uint64_t pos = offset;
+  absl::Status status;
+  while (pos + kHeaderBytes <= size) {
+    unsigned char hdr[kHeaderBytes];
+    if (::pread(fd, hdr, kHeaderBytes, static_cast<off_t>(pos)) !=
+        static_cast<ssize_t>(kHeaderBytes)) {
+      status = absl::InternalError(absl::StrCat("short read in log of job ", job_id));
+      break;
+    }
+    uint32_t len = static_cast<uint32_t>(get_le(hdr + 1, 4));
+    if (len > kMaxRecordBytes || pos + kHeaderBytes + len > size) {
+      status = absl::DataLossError(
+          absl::StrCat("corrupt record at byte ", pos, " of job ", job_id, "'s log"));
+      break;
+    }
+    if (!out.chunks.empty() && len > budget) {
+      break;
+    }
+    v1::LogChunk chunk;
+    chunk.set_job_id(job_id);
+    chunk.set_stream(static_cast<v1::LogStream>(hdr[0]));
+    chunk.set_unix_ms(static_cast<int64_t>(get_le(hdr + 5, 8)));
+    std::string data(len, '\0');
+    if (len > 0 && ::pread(fd, data.data(), len, static_cast<off_t>(pos + kHeaderBytes)) !=
+                       static_cast<ssize_t>(len)) {
+      status = absl::InternalError(absl::StrCat("short read in log of job ", job_id));
+      break;
+    }
+    chunk.set_data(std::move(data));
+    out.chunks.push_back(std::move(chunk));
+    pos += kHeaderBytes + len;
+    budget = len > budget ? 0 : budget - len;
+    if (budget == 0) {
+      break;
+    }
+  }
+  ::close(fd);
+  if (!status.ok() && out.chunks.empty()) {
+    return status;
+  }
+  out.next_offset = pos;
+  return out;
+}
+
+uint64_t LogStore::size_of(uint64_t job_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return job_locked(job_id).size;
+}
+
+uint64_t LogStore::dropped_bytes(uint64_t job_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return job_locked(job_id).dropped;
+}
+
+}  // namespace skein::coordinator

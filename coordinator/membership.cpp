@@ -1,0 +1,172 @@
+#include "membership.hpp"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace skein::coordinator {
+namespace {
+
+// node-2 sorts before node-10: numeric order of the epoch suffix.
+bool node_id_less(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) {
+    return a.size() < b.size();
+  }
+  return a < b;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::NodeInfo> Membership::register_node(const v1::RegisterRequest& req,
+                                                       SteadyTime now, int64_t now_unix_ms) {
+  if (req.resources().cpus() <= 0) {
+    return absl::InvalidArgumentError("register: resources.cpus must be > 0");
+  }
+  if (req.resources().memory_bytes() < 0) {
+    return absl::InvalidArgumentError("register: resources.memory_bytes must be >= 0");
+  }
+  uint64_t epoch = next_epoch_++;
+  Node node;
+  node.info.set_node_id(absl::StrCat("node-", epoch));
+  node.info.set_epoch(epoch);
+  node.info.set_address(req.address());
+  *node.info.mutable_resources() = req.resources();
+  node.info.set_state(v1::NODE_STATE_ALIVE);
+  node.info.set_hostname(req.hostname());
+  node.info.set_registered_unix_ms(now_unix_ms);
+  node.info.set_last_heartbeat_unix_ms(now_unix_ms);
+  node.last_seen = now;
+  v1::NodeInfo out = node.info;
+  nodes_[out.node_id()] = std::move(node);
+  return out;
+}
+
+absl::StatusOr<Membership::Node*> Membership::alive_node(const std::string& node_id,
+                                                         uint64_t epoch) {
+  if (node_id.empty()) {
+    return absl::InvalidArgumentError("node_id is required");
+  }
+  auto it = nodes_.find(node_id);
+  if (it == nodes_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("node ", node_id, " is not registered with this coordinator; register again"));
+  }
+  Node& n = it->second;
+  if (n.info.epoch() != epoch) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("node ", node_id, ": stale epoch ", epoch, " (current ", n.info.epoch(), ")"));
+  }
+  if (n.info.state() != v1::NODE_STATE_ALIVE) {
+    return absl::FailedPreconditionError(absl::StrCat("node ", node_id, " (epoch ", epoch,
+                                                      ") was declared dead (", n.info.dead_reason(),
+                                                      "); register again"));
+  }
+  return &n;
+}
+
+absl::Status Membership::check_alive(const std::string& node_id, uint64_t epoch) const {
+  return const_cast<Membership*>(this)->alive_node(node_id, epoch).status();
+}
+
+absl::Status Membership::touch(const std::string& node_id, uint64_t epoch, SteadyTime now,
+                               int64_t now_unix_ms) {
+  auto n = alive_node(node_id, epoch);
+  if (!n.ok()) {
+    return n.status();
+  }
+  (*n)->last_seen = now;
+  (*n)->info.set_last_heartbeat_unix_ms(now_unix_ms);
+  return absl::OkStatus();
+}
+
+absl::Status Membership::record_heartbeat(const std::string& node_id, uint64_t epoch,
+                                          const v1::Heartbeat& hb, SteadyTime now,
+                                          int64_t now_unix_ms) {
+  auto n = alive_node(node_id, epoch);
+  if (!n.ok()) {
+    return n.status();
+  }
+  Node& node = **n;
+  node.last_seen = now;
+  node.info.set_last_heartbeat_unix_ms(now_unix_ms);
+  *node.latest.mutable_load() = hb.load();
+  *node.latest.mutable_jobs() = hb.jobs();
+  node.latest.set_sampled_unix_ms(now_unix_ms);
+  return absl::OkStatus();
+}
+
+std::vector<v1::NodeInfo> Membership::expire(SteadyTime now) {
+  std::vector<v1::NodeInfo> dead;
+  for (auto& [id, n] : nodes_) {
+    if (n.info.state() == v1::NODE_STATE_ALIVE && now - n.last_seen > config_.dead_after()) {
+      n.info.set_state(v1::NODE_STATE_DEAD);
+      n.info.set_dead_reason(absl::StrCat(
+          "no heartbeat for ",
+          std::chrono::duration_cast<std::chrono::milliseconds>(now - n.last_seen).count(),
+          " ms (limit ", config_.heartbeat_period.count(), " ms x ", config_.miss_limit, ")"));
+      dead.push_back(n.info);
+    }
+  }
+  return dead;
+}
+
+std::optional<v1::NodeInfo> Membership::declare_dead(const std::string& node_id,
+                                                     const std::string& reason) {
+  auto it = nodes_.find(node_id);
+  if (it == nodes_.end() || it->second.info.state() != v1::NODE_STATE_ALIVE) {
+    return std::nullopt;
+  }
+  it->second.info.set_state(v1::NODE_STATE_DEAD);
+  it->second.info.set_dead_reason(reason);
+  return it->second.info;
+}
+
+std::vector<v1::NodeInfo> Membership::list(bool include_dead) const {
+  std::vector<v1::NodeInfo> out;
+  for (const auto& [id, n] : nodes_) {
+    if (include_dead || n.info.state() == v1::NODE_STATE_ALIVE) {
+      out.push_back(n.info);
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const v1::NodeInfo& a, const v1::NodeInfo& b) {
+    return node_id_less(a.node_id(), b.node_id());
+  });
+  return out;
+}
+
+std::vector<v1::NodeStats> Membership::stats() const {
+  std::vector<v1::NodeStats> out;
+  for (const auto& [id, n] : nodes_) {
+    if (n.info.state() != v1::NODE_STATE_ALIVE) {
+      continue;
+    }
+    v1::NodeStats s = n.latest;
+    *s.mutable_node() = n.info;
+    out.push_back(std::move(s));
+  }
+  std::sort(out.begin(), out.end(), [](const v1::NodeStats& a, const v1::NodeStats& b) {
+    return node_id_less(a.node().node_id(), b.node().node_id());
+  });
+  return out;
+}
+
+const v1::NodeInfo* Membership::find(const std::string& node_id) const {
+  auto it = nodes_.find(node_id);
+  return it == nodes_.end() ? nullptr : &it->second.info;
+}
+
+bool Membership::is_alive(const std::string& node_id) const {
+  const v1::NodeInfo* n = find(node_id);
+  return n != nullptr && n->state() == v1::NODE_STATE_ALIVE;
+}
+
+void Membership::restore(const v1::NodeInfo& node) {
+  Node n;
+  n.info = node;
+  n.info.set_state(v1::NODE_STATE_DEAD);
+  n.info.set_dead_reason("coordinator restarted; the agent must register again");
+  nodes_[node.node_id()] = std::move(n);
+  next_epoch_ = std::max(next_epoch_, node.epoch() + 1);
+}
+
+}  // namespace skein::coordinator

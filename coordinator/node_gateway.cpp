@@ -1,0 +1,282 @@
+#include "node_gateway.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <deque>
+
+#include "absl/strings/str_cat.h"
+#include "skein/common/log.hpp"
+#include "skein/common/sha256.hpp"
+#include "skein/common/status.hpp"
+
+namespace skein::coordinator {
+namespace {
+
+constexpr size_t kFetchChunk = 1 << 20;  // docs/wire.md: chunks <= 1 MiB
+
+// ---------------------------------------------------------------------------
+// Connect
+
+class ConnectReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::CoordinatorMessage> {
+ public:
+  // What Cluster holds: outlives the reactor; `reactor` cleared in OnDone.
+  struct Session : NodeSession {
+    std::mutex mu;
+    ConnectReactor* reactor = nullptr;  // GUARDED_BY(mu)
+    void send(const v1::CoordinatorMessage& msg) override {
+      std::lock_guard<std::mutex> lock(mu);
+      if (reactor != nullptr) {
+        reactor->enqueue_locked(msg);
+      }
+    }
+    void close(const grpc::Status& status) override {
+      std::lock_guard<std::mutex> lock(mu);
+      if (reactor != nullptr) {
+        reactor->close_locked(status);
+      }
+    }
+  };
+
+  explicit ConnectReactor(Cluster* cluster)
+      : cluster_(cluster), session_(std::make_shared<Session>()) {
+    std::lock_guard<std::mutex> lock(session_->mu);
+    session_->reactor = this;
+    StartRead(&in_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      // The agent half-closed or the stream broke. Not a death by itself.
+      session_->close(grpc::Status::OK);
+      return;
+    }
+    absl::Status st;
+    if (node_id_.empty()) {
+      if (in_.msg_case() != v1::AgentMessage::kHello || in_.hello().node_id().empty()) {
+        st = absl::InvalidArgumentError(
+            "the first Connect message must be a hello carrying node_id and epoch");
+      } else {
+        st = cluster_->attach(in_.hello(), session_);
+        if (st.ok()) {
+          node_id_ = in_.hello().node_id();
+          epoch_ = in_.hello().epoch();
+        }
+      }
+    } else {
+      st = cluster_->on_agent_message(node_id_, epoch_, in_);
+    }
+    if (!st.ok()) {
+      logger("node_gateway")
+          ->warn("closing Connect stream of {}: {}", node_id_.empty() ? "<no hello>" : node_id_,
+                 st.ToString());
+      session_->close(to_grpc(st));
+      return;
+    }
+    std::lock_guard<std::mutex> lock(session_->mu);
+    if (!finish_requested_) {
+      StartRead(&in_);
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(session_->mu);
+    writing_ = false;
+    if (!ok) {
+      queue_.clear();
+      if (!finish_requested_) {
+        finish_requested_ = true;
+        finish_status_ = grpc::Status(grpc::StatusCode::UNAVAILABLE, "stream broken");
+      }
+    } else {
+      queue_.pop_front();
+    }
+    write_next_locked();
+  }
+
+  void OnDone() override {
+    {
+      std::lock_guard<std::mutex> lock(session_->mu);
+      session_->reactor = nullptr;
+    }
+    if (!node_id_.empty()) {
+      cluster_->detach(node_id_, session_.get());
+    }
+    delete this;
+  }
+
+  // REQUIRES(session_->mu)
+  void enqueue_locked(const v1::CoordinatorMessage& msg) {
+    if (finish_requested_) {
+      return;
+    }
+    queue_.push_back(msg);
+    if (!writing_) {
+      write_next_locked();
+    }
+  }
+
+  // REQUIRES(session_->mu)
+  void close_locked(const grpc::Status& status) {
+    if (finish_requested_) {
+      return;
+    }
+    finish_requested_ = true;
+    finish_status_ = status;
+    if (!writing_) {
+      write_next_locked();
+    }
+  }
+
+ private:
+  // REQUIRES(session_->mu). The queue's front is the message being written.
+  void write_next_locked() {
+    if (writing_ || finished_) {
+      return;
+    }
+    if (!queue_.empty()) {
+      writing_ = true;
+      StartWrite(&queue_.front());
+      return;
+    }
+    if (finish_requested_) {
+      finished_ = true;
+      Finish(finish_status_);
+    }
+  }
+
+  Cluster* cluster_;
+  std::shared_ptr<Session> session_;
+  v1::AgentMessage in_;  // the read buffer; touched only by the read chain
+  std::string node_id_;  // set once by the read chain after a good hello
+  uint64_t epoch_ = 0;
+  // GUARDED_BY(session_->mu)
+  std::deque<v1::CoordinatorMessage> queue_;
+  bool writing_ = false;
+  bool finish_requested_ = false;
+  bool finished_ = false;
+  grpc::Status finish_status_;
+};
+
+// ---------------------------------------------------------------------------
+// FetchBinary
+
+class FetchReactor : public grpc::ServerWriteReactor<v1::BinaryChunk> {
+ public:
+  FetchReactor(int fd, uint64_t offset, uint64_t size) : fd_(fd), offset_(offset), size_(size) {
+    next();
+  }
+  ~FetchReactor() override { ::close(fd_); }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+      return;
+    }
+    next();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void next() {
+    if (offset_ >= size_) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    size_t n = static_cast<size_t>(std::min<uint64_t>(kFetchChunk, size_ - offset_));
+    std::string data(n, '\0');
+    ssize_t got = ::pread(fd_, data.data(), n, static_cast<off_t>(offset_));
+    if (got <= 0) {
+      Finish(grpc::Status(
+          grpc::StatusCode::INTERNAL,
+          absl::StrCat("read stored binary: ", got < 0 ? std::strerror(errno) : "unexpected end")));
+      return;
+    }
+    data.resize(static_cast<size_t>(got));
+    chunk_.set_offset(offset_);
+    chunk_.set_total_size(size_);
+    chunk_.set_data(std::move(data));
+    offset_ += static_cast<uint64_t>(got);
+    StartWrite(&chunk_);
+  }
+
+  int fd_;
+  uint64_t offset_;
+  const uint64_t size_;
+  v1::BinaryChunk chunk_;
+};
+
+template <typename Msg>
+class FailedWriter : public grpc::ServerWriteReactor<Msg> {
+ public:
+  explicit FailedWriter(const grpc::Status& st) { this->Finish(st); }
+  void OnDone() override { delete this; }
+};
+
+class FailedBidi : public grpc::ServerBidiReactor<v1::AgentMessage, v1::CoordinatorMessage> {
+ public:
+  explicit FailedBidi(const grpc::Status& st) { Finish(st); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+NodeGatewayService::NodeGatewayService(Cluster* cluster, const TokenVerifier* verifier)
+    : cluster_(cluster), verifier_(verifier) {}
+
+grpc::ServerUnaryReactor* NodeGatewayService::Register(grpc::CallbackServerContext* ctx,
+                                                       const v1::RegisterRequest* req,
+                                                       v1::RegisterResponse* resp) {
+  auto* r = ctx->DefaultReactor();
+  if (verifier_ != nullptr) {
+    if (auto st = verifier_->check_call(*ctx); !st.ok()) {
+      r->Finish(st);
+      return r;
+    }
+  }
+  auto out = cluster_->register_node(*req);
+  if (out.ok()) {
+    *resp = *out;
+  }
+  r->Finish(to_grpc(out.status()));
+  return r;
+}
+
+grpc::ServerBidiReactor<v1::AgentMessage, v1::CoordinatorMessage>* NodeGatewayService::Connect(
+    grpc::CallbackServerContext* ctx) {
+  if (verifier_ != nullptr) {
+    if (auto st = verifier_->check_call(*ctx); !st.ok()) {
+      return new FailedBidi(st);
+    }
+  }
+  return new ConnectReactor(cluster_);
+}
+
+grpc::ServerWriteReactor<v1::BinaryChunk>* NodeGatewayService::FetchBinary(
+    grpc::CallbackServerContext* ctx, const v1::FetchBinaryRequest* req) {
+  if (verifier_ != nullptr) {
+    if (auto st = verifier_->check_call(*ctx); !st.ok()) {
+      return new FailedWriter<v1::BinaryChunk>(st);
+    }
+  }
+  auto size = cluster_->binaries().size_of(req->sha256());
+  if (!size.ok()) {
+    return new FailedWriter<v1::BinaryChunk>(to_grpc(size.status()));
+  }
+  if (req->offset() > *size) {
+    return new FailedWriter<v1::BinaryChunk>(grpc::Status(
+        grpc::StatusCode::OUT_OF_RANGE,
+        absl::StrCat("offset ", req->offset(), " is past the binary's ", *size, " bytes")));
+  }
+  int fd = ::open(cluster_->binaries().path_of(req->sha256()).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return new FailedWriter<v1::BinaryChunk>(grpc::Status(
+        grpc::StatusCode::INTERNAL, absl::StrCat("open stored binary: ", std::strerror(errno))));
+  }
+  return new FetchReactor(fd, req->offset(), *size);
+}
+
+}  // namespace skein::coordinator
