@@ -28,9 +28,7 @@ namespace {
 // core and done within a few hundred cycles.
 constexpr int kLockSpins = 128;
 
-std::size_t core_align(const ElemOps* ops) {
-  return std::max(alignof(ChanCore), ops->align);
-}
+std::size_t core_align(const ElemOps* ops) { return std::max(alignof(ChanCore), ops->align); }
 std::size_t buf_offset(const ElemOps* ops) {
   return (sizeof(ChanCore) + ops->align - 1) / ops->align * ops->align;
 }

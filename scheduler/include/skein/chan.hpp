@@ -91,8 +91,7 @@ void elem_destroy(void* obj) noexcept {
   static_cast<T*>(obj)->~T();
 }
 template <class T>
-inline constexpr ElemOps kElemOps{sizeof(T), alignof(T), &elem_move_construct<T>,
-                                  &elem_destroy<T>};
+inline constexpr ElemOps kElemOps{sizeof(T), alignof(T), &elem_move_construct<T>, &elem_destroy<T>};
 
 // The channel lock: test-and-test-and-set that yields the thread after a short
 // spin. Held only for a few dozen instructions and never across a park (park's
@@ -313,18 +312,20 @@ class Chan {
   // Same channel (Go's ==).
   friend bool operator==(const Chan& a, const Chan& b) noexcept { return a.core_ == b.core_; }
 
-  // Input iteration: each ++ receives; end once closed and drained.
+  // Input iteration: each ++ receives; end once closed and drained. *it
+  // yields the received value as an rvalue (so `for (T v : ch)` moves it
+  // out, and works for move-only T); bind it with T or auto&&.
   class iterator {
    public:
     using iterator_category = std::input_iterator_tag;
     using value_type = T;
     using difference_type = std::ptrdiff_t;
     using pointer = T*;
-    using reference = T&;
+    using reference = T&&;
 
     iterator() = default;
     explicit iterator(Chan* ch) : ch_(ch) { advance(); }
-    T& operator*() { return *cur_; }
+    T&& operator*() { return std::move(*cur_); }
     T* operator->() { return &*cur_; }
     iterator& operator++() {
       advance();
