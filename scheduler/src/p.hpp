@@ -29,6 +29,7 @@ struct OwnerCounter {
 };
 
 inline constexpr int kLatencyBuckets = 40;  // 2^0 .. 2^39 ns (~9 minutes)
+inline constexpr std::uint32_t kMaxFreeGs = 64;  // free G units cached per P  // 2^0 .. 2^39 ns (~9 minutes)
 
 struct alignas(64) P {
   int id = 0;
@@ -41,7 +42,7 @@ struct alignas(64) P {
   // Owner only.
   std::uint32_t schedtick = 0;       // goroutines scheduled; drives the fairness check
   std::uint32_t runnext_streak = 0;  // consecutive runnext picks; bounded for fairness
-  G* free_gs = nullptr;              // cached idle G units (with stacks), via sched_link
+  G* free_gs[kMaxFreeGs] = {};       // cached idle G units (with their stacks)
   std::uint32_t n_free = 0;
   std::uint64_t id_next = 0;  // cached goroutine ids [id_next, id_end)
   std::uint64_t id_end = 0;

@@ -49,8 +49,7 @@ namespace {
 
 constexpr std::uint32_t kFairnessTick = 61;      // proc.go's value: prime, ~1.6% of picks
 constexpr std::uint32_t kMaxRunnextStreak = 64;  // then the local queue head goes first
-constexpr std::uint32_t kMaxLocalFree = 64;      // G units cached per P ...
-constexpr std::uint32_t kFreeBatch = 32;         // ... moved to/from the global list in batches
+constexpr std::uint32_t kFreeBatch = 32;  // G units moved between a P's cache and the global list
 constexpr std::uint64_t kGoidBatch = 16;         // ids taken per P from the shared counter
 constexpr int kStealRounds = 4;
 constexpr std::size_t kMinStackLeft = 8 * 1024;  // usable stack left after a closure
@@ -247,7 +246,19 @@ void Sched::start_g(G* g) {
   P* p = (m != nullptr && m->sched == this) ? m->p : nullptr;
   if (p != nullptr) {
     p->spawned.add();
-    runq_put(p, g, true);
+    if (runq_put(p, g, true)) {
+      // Backpressure: the local queue overflowed, so this goroutine spawns
+      // faster than the Ps run what it spawns. It goes to the back of the
+      // global queue, behind the batch that just spilled there, and the P
+      // runs its queue first. Without this a spawn loop (W1) keeps tens of
+      // thousands of goroutines alive, each a cold stack page; with it a few
+      // hundred recycle warm ones. Spawn order is unspecified, as in Go.
+      if (G* self = m->curg; self != nullptr) {
+        wakep();
+        switch_to_g0(self, MAction::kYieldGlobal);
+        return;
+      }
+    }
   } else {
     {
       std::lock_guard lock(mu_);
@@ -370,6 +381,11 @@ void Sched::execute(M* m, G* g) {
       if (!p->runq.push(g)) {
         global_put(g);
       }
+      break;
+    case MAction::kYieldGlobal:
+      g->ctx = t.from;
+      g->transition(GStatus::kRunning, GStatus::kRunnable);
+      global_put(g);
       break;
     case MAction::kExit:
       if (!StackArena::canary_ok(g)) [[unlikely]] {
@@ -653,7 +669,7 @@ void Sched::wake_timer_sleeper(std::int64_t when_ns) {
 
 // ---- Run queues ------------------------------------------------------------
 
-void Sched::runq_put(P* p, G* g, bool next) {
+bool Sched::runq_put(P* p, G* g, bool next) {
   if constexpr (kRandomize) {
     if (next && (current_m() != nullptr) && (current_m()->fastrand() & 1) != 0) {
       next = false;
@@ -662,13 +678,13 @@ void Sched::runq_put(P* p, G* g, bool next) {
   if (next) {
     G* old = p->runnext.exchange(g, std::memory_order_seq_cst);
     if (old == nullptr) {
-      return;
+      return false;
     }
     g = old;  // the previous runnext goes to the tail
   }
   for (;;) {
     if (p->runq.push(g)) {
-      return;
+      return false;
     }
     G* batch[RunQueue::kCapacity / 2 + 1];
     std::uint32_t n = p->runq.take_half_for_overflow(batch);
@@ -676,11 +692,8 @@ void Sched::runq_put(P* p, G* g, bool next) {
       continue;  // a thief made room
     }
     batch[n++] = g;
-    for (std::uint32_t i = 0; i + 1 < n; ++i) {
-      batch[i]->sched_link = batch[i + 1];
-    }
-    global_put_batch(batch[0], batch[n - 1], n);
-    return;
+    global_put_batch(batch, n);
+    return true;
   }
 }
 
@@ -700,25 +713,16 @@ G* Sched::runq_get(P* p) {
   return p->runnext.exchange(nullptr, std::memory_order_acq_rel);
 }
 
-void Sched::global_put(G* g) {
-  g->sched_link = nullptr;
-  global_put_batch(g, g, 1);
-}
+void Sched::global_put(G* g) { global_put_batch(&g, 1); }
 
-void Sched::global_put_batch(G* first, G* last, std::uint32_t n) {
-  last->sched_link = nullptr;
+void Sched::global_put_batch(G* const* gs, std::uint32_t n) {
   std::lock_guard lock(mu_);
-  if (gq_tail_ != nullptr) {
-    gq_tail_->sched_link = first;
-  } else {
-    gq_head_ = first;
-  }
-  gq_tail_ = last;
-  gq_size_.store(gq_size_.load(std::memory_order_relaxed) + n, std::memory_order_seq_cst);
+  gq_.push(gs, n);
+  gq_size_.store(static_cast<std::uint32_t>(gq_.size()), std::memory_order_seq_cst);
 }
 
 G* Sched::global_get_locked(P* p, std::uint32_t max) {
-  std::uint32_t size = gq_size_.load(std::memory_order_relaxed);
+  const std::uint32_t size = static_cast<std::uint32_t>(gq_.size());
   if (size == 0) {
     return nullptr;
   }
@@ -726,25 +730,22 @@ G* Sched::global_get_locked(P* p, std::uint32_t max) {
   if (max > 0) {
     n = std::min(n, max);
   }
+  // Leave room in the local queue: it is normally empty here, but a thief's
+  // leftovers or a timer batch may sit in it.
   n = std::min(n, RunQueue::kCapacity / 2);
-  G* g = gq_head_;
-  gq_head_ = g->sched_link;
-  for (std::uint32_t i = 1; i < n; ++i) {
-    G* more = gq_head_;
-    gq_head_ = more->sched_link;
-    if (!p->runq.push(more)) {
-      // Cannot happen when called with an empty local queue; stay safe.
-      more->sched_link = gq_head_;
-      gq_head_ = more;
-      n = i;
+  G* batch[RunQueue::kCapacity / 2];
+  n = static_cast<std::uint32_t>(gq_.pop(batch, n));
+  std::uint32_t kept = 1;
+  for (; kept < n; ++kept) {
+    if (!p->runq.push(batch[kept])) {
       break;
     }
   }
-  if (gq_head_ == nullptr) {
-    gq_tail_ = nullptr;
+  if (kept < n) {
+    gq_.push(batch + kept, n - kept);  // back of the line; rare
   }
-  gq_size_.store(size - n, std::memory_order_relaxed);
-  return g;
+  gq_size_.store(static_cast<std::uint32_t>(gq_.size()), std::memory_order_relaxed);
+  return batch[0];
 }
 
 // ---- Idle lists ------------------------------------------------------------
@@ -779,32 +780,25 @@ M* Sched::midle_get() {
 // ---- G units ---------------------------------------------------------------
 
 G* Sched::gfree_get(P* p) {
-  if (p != nullptr && p->free_gs == nullptr && n_gfree_ > 0) {
-    std::lock_guard lock(mu_);
-    while (gfree_ != nullptr && p->n_free < kFreeBatch) {
-      G* g = gfree_;
-      gfree_ = g->sched_link;
-      --n_gfree_;
-      g->sched_link = p->free_gs;
-      p->free_gs = g;
-      ++p->n_free;
-    }
-  }
-  if (p != nullptr && p->free_gs != nullptr) {
-    G* g = p->free_gs;
-    p->free_gs = g->sched_link;
-    --p->n_free;
-    return g;
-  }
   if (p == nullptr) {
     std::lock_guard lock(mu_);
-    if (G* g = gfree_) {
-      gfree_ = g->sched_link;
-      --n_gfree_;
-      return g;
+    if (gfree_.empty()) {
+      return nullptr;
     }
+    G* g = gfree_.back();
+    gfree_.pop_back();
+    n_gfree_.store(gfree_.size(), std::memory_order_relaxed);
+    return g;
   }
-  return nullptr;
+  if (p->n_free == 0 && n_gfree_.load(std::memory_order_relaxed) > 0) {
+    std::lock_guard lock(mu_);
+    while (!gfree_.empty() && p->n_free < kFreeBatch) {
+      p->free_gs[p->n_free++] = gfree_.back();
+      gfree_.pop_back();
+    }
+    n_gfree_.store(gfree_.size(), std::memory_order_relaxed);
+  }
+  return p->n_free > 0 ? p->free_gs[--p->n_free] : nullptr;
 }
 
 void Sched::gfree_put(P* p, G* g) {
@@ -812,20 +806,14 @@ void Sched::gfree_put(P* p, G* g) {
   // so the next goroutine on this stack starts clean.
   asan_unpoison(g->stack_lo, g->stack_size);
   g->transition(GStatus::kDead, GStatus::kIdle);
-  g->sched_link = p->free_gs;
-  p->free_gs = g;
-  if (++p->n_free <= kMaxLocalFree) {
-    return;
+  if (p->n_free == kMaxFreeGs) {
+    std::lock_guard lock(mu_);
+    for (std::uint32_t i = 0; i < kFreeBatch; ++i) {
+      gfree_.push_back(p->free_gs[--p->n_free]);
+    }
+    n_gfree_.store(gfree_.size(), std::memory_order_relaxed);
   }
-  std::lock_guard lock(mu_);
-  while (p->n_free > kMaxLocalFree - kFreeBatch) {
-    G* x = p->free_gs;
-    p->free_gs = x->sched_link;
-    --p->n_free;
-    x->sched_link = gfree_;
-    gfree_ = x;
-    ++n_gfree_;
-  }
+  p->free_gs[p->n_free++] = g;
 }
 
 // ---- Timers ----------------------------------------------------------------

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "g.hpp"
+#include "global_runq.hpp"
 #include "m.hpp"
 #include "p.hpp"
 #include "skein/runtime.hpp"
@@ -76,10 +77,12 @@ class Sched {
   void start_m(P* p, bool spinning);  // requires mu_ NOT held
 
   // Run queues.
-  void runq_put(P* p, G* g, bool next);
+  // Returns true if the local queue was full and half of it spilled to the
+  // global queue.
+  bool runq_put(P* p, G* g, bool next);
   G* runq_get(P* p);
   void global_put(G* g);                                      // takes mu_
-  void global_put_batch(G* first, G* last, std::uint32_t n);  // takes mu_
+  void global_put_batch(G* const* gs, std::uint32_t n);  // takes mu_
   G* global_get_locked(P* p, std::uint32_t max);              // requires mu_
 
   // Idle lists; require mu_.
@@ -103,15 +106,14 @@ class Sched {
   // mu_ guards: the global run queue, the idle P and M lists, all_ms_,
   // timer_sleeper_, the global free G list.
   mutable std::mutex mu_;
-  G* gq_head_ = nullptr;
-  G* gq_tail_ = nullptr;
+  GlobalRunQueue gq_;
   std::atomic<std::uint32_t> gq_size_{0};  // written under mu_, read racily as a hint
   P* pidle_ = nullptr;
   M* midle_ = nullptr;
   std::vector<std::unique_ptr<M>> all_ms_;
   M* timer_sleeper_ = nullptr;  // the idle M sleeping until sleep_until_
-  G* gfree_ = nullptr;
-  std::uint32_t n_gfree_ = 0;
+  std::vector<G*> gfree_;                   // idle G units beyond the per-P caches
+  std::atomic<std::size_t> n_gfree_{0};     // gfree_.size(), readable without mu_
 
   std::atomic<int> npidle_{0};             // Ps on the idle list
   std::atomic<int> nmspinning_{0};         // Ms looking for work while holding a P
