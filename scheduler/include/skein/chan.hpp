@@ -6,7 +6,7 @@
 // receive.
 //
 //   skein::Chan<int> ch(16);                 // buffered; Chan<int>(0) is unbuffered
-//   skein::go([ch]() mutable {               // a Chan is a cheap shared handle
+//   skein::go([ch] {                         // a Chan is a cheap shared handle
 //     for (int i = 0; i < 100; ++i) ch.send(i);
 //     ch.close();
 //   });
@@ -41,6 +41,10 @@
 // before the (k+C)-th send completes (for C == 0: a receive happens before the
 // matching send completes); close happens before a receive that returns
 // nullopt because of it. All of these come from the channel lock.
+//
+// A Chan is a handle with reference semantics, like a Go channel value: its
+// operations are const (they change the channel, not the handle), and copies
+// (e.g. captured by value in goroutine lambdas) all refer to one channel.
 //
 // Lifetime: the channel lives while any handle does. A goroutine parked in
 // send/recv keeps its handle alive, so dropping the other handles is safe.
@@ -251,19 +255,19 @@ class Chan {
 
   // Sends v, parking until a receiver or buffer room takes it. v is moved
   // from only once delivered.
-  void send(T&& v) {
+  void send(T&& v) const {
     if (core_ == nullptr) {
       detail::ChanCore::block_forever(detail::WaitReason::kChanSend);
     }
     core_->send(&v);
   }
-  void send(const T& v) requires std::is_copy_constructible_v<T> {
+  void send(const T& v) const requires std::is_copy_constructible_v<T> {
     T copy(v);
     send(std::move(copy));
   }
 
   // The next value, or nullopt once the channel is closed and drained.
-  std::optional<T> recv() {
+  std::optional<T> recv() const {
     if (core_ == nullptr) {
       detail::ChanCore::block_forever(detail::WaitReason::kChanReceive);
     }
@@ -275,16 +279,16 @@ class Chan {
   }
 
   // kOk (v moved from) or kWouldBlock (v untouched). Panics if closed.
-  ChanStatus try_send(T&& v) {
+  ChanStatus try_send(T&& v) const {
     return core_ == nullptr ? ChanStatus::kWouldBlock : core_->try_send(&v);
   }
-  ChanStatus try_send(const T& v) requires std::is_copy_constructible_v<T> {
+  ChanStatus try_send(const T& v) const requires std::is_copy_constructible_v<T> {
     T copy(v);
     return try_send(std::move(copy));
   }
 
   // kOk with a value, kWouldBlock, or kClosed (closed and drained).
-  RecvResult<T> try_recv() {
+  RecvResult<T> try_recv() const {
     RecvResult<T> r;
     if (core_ == nullptr) {
       return r;
@@ -297,7 +301,7 @@ class Chan {
     return r;
   }
 
-  void close() {
+  void close() const {
     if (core_ == nullptr) {
       detail::ChanCore::close_nil();
     }
@@ -324,7 +328,7 @@ class Chan {
     using reference = T&&;
 
     iterator() = default;
-    explicit iterator(Chan* ch) : ch_(ch) { advance(); }
+    explicit iterator(const Chan* ch) : ch_(ch) { advance(); }
     T&& operator*() { return std::move(*cur_); }
     T* operator->() { return &*cur_; }
     iterator& operator++() {
@@ -336,11 +340,11 @@ class Chan {
 
    private:
     void advance() { cur_ = ch_->recv(); }
-    Chan* ch_ = nullptr;
+    const Chan* ch_ = nullptr;
     std::optional<T> cur_;
   };
-  iterator begin() { return iterator(this); }
-  std::default_sentinel_t end() { return {}; }
+  iterator begin() const { return iterator(this); }
+  std::default_sentinel_t end() const { return {}; }
 
  private:
   template <class U>

@@ -76,8 +76,9 @@ TEST_P(SelectTest, BlocksUntilACaseIsReady) {
     });
     std::string got;
     const auto start = Clock::now();
-    const int k = select(recv(ints, [](std::optional<int>) { FAIL() << "ints fired"; }),
-                         recv(strs, [&](std::optional<std::string> s) { got = s.value_or("closed"); }));
+    const int k =
+        select(recv(ints, [](std::optional<int>) { FAIL() << "ints fired"; }),
+               recv(strs, [&](std::optional<std::string> s) { got = s.value_or("closed"); }));
     EXPECT_EQ(k, 1);
     EXPECT_EQ(got, "hello");
     EXPECT_GE(Clock::now() - start, 15ms);
