@@ -52,12 +52,19 @@ command -v timeout >/dev/null || die "timeout not found (coreutils)"
 cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 echo "## Machine"
 echo
-echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+commit=$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git -C "$here/.." status --porcelain -- scheduler 2>/dev/null | wc -l)
+if ((dirty > 0)); then
+  commit+=" (plus $dirty uncommitted file(s) in scheduler/)"
+fi
+echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit"
 echo "- nproc: $(nproc); CPU: ${cpu_model:-unknown}"
 echo "- kernel: $(uname -sr)"
 echo "- $(go version)"
 echo "- $(g++ --version | head -n 1)"
 echo "- rounds: $rounds per side, alternating; P=$procs (SKEIN_PROCS and GOMAXPROCS); w3 at P in {$w3_procs}"
+# The machine may be shared: the load average says how much to trust the figures.
+echo "- load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 
 # ---- build -------------------------------------------------------------------
@@ -100,12 +107,23 @@ has_skein() { [[ -f $here/sched/$1.cpp && -x $(skein_bin "$1") ]]; }
 
 # run_one SIDE WORKLOAD P: runs one program and appends "SIDE P RESULT ..." to $results.
 run_one() {
-  local side=$1 w=$2 p=$3 bin out err rc=0
+  local side=$1 w=$2 p=$3 bin out err rss rc=0
   if [[ $side == skein ]]; then bin=$(skein_bin "$w"); else bin="$gobin/$w"; fi
   err=$(mktemp)
-  out=$(SKEIN_PROCS=$p GOMAXPROCS=$p timeout "$run_timeout" "$bin" 2>"$err") || rc=$?
-  local line
+  rss=$(mktemp)
+  if [[ -x /usr/bin/time ]]; then
+    out=$(SKEIN_PROCS=$p GOMAXPROCS=$p /usr/bin/time -f '%M' -o "$rss" \
+      timeout "$run_timeout" "$bin" 2>"$err") || rc=$?
+  else
+    out=$(SKEIN_PROCS=$p GOMAXPROCS=$p timeout "$run_timeout" "$bin" 2>"$err") || rc=$?
+  fi
+  local line max_rss_kb
   line=$(grep -m1 '^RESULT ' <<<"$out" || true)
+  max_rss_kb=$(tail -n 1 "$rss" 2>/dev/null || true)
+  rm -f "$rss"
+  if [[ -n $line && $max_rss_kb =~ ^[0-9]+$ ]]; then
+    line+=" max_rss_kb=$max_rss_kb"
+  fi
   if ((rc != 0)) || [[ -z $line ]] || [[ $line != *" name=$w "* ]]; then
     failures=$((failures + 1))
     local why="exit status $rc"
@@ -164,14 +182,15 @@ median() {
 }
 minimum() { sort -n | head -n 1; }
 ms() { [[ -n $1 ]] && awk -v v="$1" 'BEGIN { printf "%.1f ms", v / 1e6 }' || echo "—"; }
+mib() { [[ -n $1 ]] && awk -v kb="$1" 'BEGIN { printf "%.0f MiB", kb / 1024 }' || echo "—"; }
 per_op() {
   [[ -n $1 && -n $2 && $2 != 0 ]] && awk -v ns="$1" -v ops="$2" 'BEGIN { printf "%.0f", ns / ops }' || echo "—"
 }
 
 echo "## Results (median of $rounds runs; wall time of the workload inside the program)"
 echo
-echo "| workload | P | skein median | go median | skein/go | skein ns/op | go ns/op | notes |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| workload | P | skein median | go median | skein/go | skein ns/op | go ns/op | max RSS skein / go | notes |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for pair in "${pairs[@]}"; do
   w=${pair%%:*}
   p=${pair##*:}
@@ -211,12 +230,15 @@ for pair in "${pairs[@]}"; do
   esac
   note_text=""
   for n in "${notes[@]}"; do note_text+="${note_text:+; }$n"; done
-  echo "| $w | $p | $(ms "$s_ns") | $(ms "$g_ns") | $ratio | $(per_op "$s_ns" "$s_ops") | $(per_op "$g_ns" "$g_ops") | $note_text |"
+  s_rss=$(values skein "$w" "$p" max_rss_kb | median)
+  g_rss=$(values go "$w" "$p" max_rss_kb | median)
+  echo "| $w | $p | $(ms "$s_ns") | $(ms "$g_ns") | $ratio | $(per_op "$s_ns" "$s_ops") | $(per_op "$g_ns" "$g_ops") | $(mib "${s_rss:-}") / $(mib "${g_rss:-}") | $note_text |"
 done
 echo
 echo "ns/op: w1 per goroutine spawned+joined, w5 per goroutine spawned, w6 per parked goroutine,"
 echo "w2 per goroutine in the tree, w3 per round trip, w4 per int sent, w7 per sleeping goroutine."
-echo "skein/go < 1 means Skein was faster."
+echo "skein/go < 1 means Skein was faster. max RSS: peak resident memory of the whole process (median)."
+echo "- load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 if ((failures > 0)); then
   echo "compare.sh: $failures run(s) failed; their results are left out of the table" >&2
