@@ -58,6 +58,10 @@ std::string LogStore::path_of(uint64_t job_id) const {
   return absl::StrCat(dir_, "/", job_id, ".log");
 }
 
+std::string LogStore::truncated_marker_of(uint64_t job_id) const {
+  return absl::StrCat(dir_, "/", job_id, ".truncated");
+}
+
 LogStore::JobLog& LogStore::job_locked(uint64_t job_id) const {
   auto it = jobs_.find(job_id);
   if (it != jobs_.end()) {
@@ -67,8 +71,10 @@ LogStore::JobLog& LogStore::job_locked(uint64_t job_id) const {
   struct stat st;
   if (::stat(path_of(job_id).c_str(), &st) == 0) {
     log.size = static_cast<uint64_t>(st.st_size);
-    log.truncated = log.size >= max_bytes_per_job_;
   }
+  // The truncation is remembered in a marker file, so a restart does not
+  // reopen a capped log to small chunks.
+  log.truncated = ::stat(truncated_marker_of(job_id).c_str(), &st) == 0;
   return jobs_.emplace(job_id, log).first->second;
 }
 
@@ -108,6 +114,11 @@ absl::Status LogStore::append(const v1::LogChunk& chunk) {
   }
   if (log.size + kHeaderBytes + chunk.data().size() > max_bytes_per_job_) {
     log.truncated = true;
+    int mfd =
+        ::open(truncated_marker_of(chunk.job_id()).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (mfd >= 0) {
+      ::close(mfd);
+    }
     log.dropped += chunk.data().size();
     std::string notice =
         absl::StrCat("\n[skein: log truncated at ", log.size, " bytes (cap ", max_bytes_per_job_,

@@ -6,9 +6,10 @@
 // so stdout and stderr stay interleaved in arrival order and a reader can
 // resume at any record boundary (the offsets read() hands out).
 //
-// Bound: once a job's file reaches max_bytes_per_job, one LOG_STREAM_SYSTEM
-// record "[skein: log truncated ...]" is written and every later chunk of
-// that job is dropped (counted in dropped_bytes()). The coordinator's memory
+// Bound: once a chunk would take a job's file past max_bytes_per_job, one
+// LOG_STREAM_SYSTEM record "[skein: log truncated ...]" is written, an empty
+// <job_id>.truncated marker is created (so the cap survives restarts) and
+// every later chunk of that job is dropped (counted in dropped_bytes()). The coordinator's memory
 // does not grow with the log: chunks go straight to the file.
 //
 // Thread-safety: all methods take mu_; appends and reads of different jobs
@@ -54,7 +55,8 @@ class LogStore {
 
   LogStore(std::string dir, uint64_t max_bytes_per_job);
   std::string path_of(uint64_t job_id) const;
-  JobLog& job_locked(uint64_t job_id) const;  // REQUIRES(mu_)
+  std::string truncated_marker_of(uint64_t job_id) const;  // exists once capped
+  JobLog& job_locked(uint64_t job_id) const;               // REQUIRES(mu_)
   absl::Status write_record_locked(uint64_t job_id, JobLog& log, v1::LogStream stream,
                                    int64_t unix_ms, std::string_view data);
 
