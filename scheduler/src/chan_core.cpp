@@ -53,7 +53,11 @@ ChanCore* ChanCore::create(const ElemOps* ops, std::size_t cap) {
     fatal("makechan: size out of range");
   }
   const std::size_t off = buf_offset(ops);
-  void* mem = ::operator new(off + cap * ops->size, std::align_val_t(core_align(ops)));
+  const std::size_t bytes = off + cap * ops->size;
+  // The plain allocator is faster; over-aligned element types need the other.
+  void* mem = core_align(ops) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__
+                  ? ::operator new(bytes)
+                  : ::operator new(bytes, std::align_val_t(core_align(ops)));
   return ::new (mem) ChanCore(ops, cap, static_cast<unsigned char*>(mem) + off);
 }
 
@@ -68,7 +72,11 @@ void ChanCore::destroy() noexcept {
   }
   const std::size_t align = core_align(ops_);
   this->~ChanCore();
-  ::operator delete(static_cast<void*>(this), std::align_val_t(align));
+  if (align <= __STDCPP_DEFAULT_NEW_ALIGNMENT__) {
+    ::operator delete(static_cast<void*>(this));
+  } else {
+    ::operator delete(static_cast<void*>(this), std::align_val_t(align));
+  }
 }
 
 void ChanCore::block_forever(WaitReason reason) {

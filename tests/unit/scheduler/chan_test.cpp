@@ -233,6 +233,21 @@ TEST_P(ChanTest, BufferedValuesAreDestroyedWithTheChannel) {
   EXPECT_EQ(tracked.use_count(), 1);
 }
 
+TEST_P(ChanTest, OverAlignedElements) {
+  struct alignas(64) Wide {
+    int v;
+  };
+  run([] {
+    Chan<Wide> ch(3);
+    for (int i = 0; i < 3; ++i) {
+      ch.send(Wide{i});
+    }
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_EQ(ch.recv()->v, i);
+    }
+  });
+}
+
 TEST_P(ChanTest, HandleCopiesShareOneChannel) {
   run([] {
     Chan<int> a(1);
