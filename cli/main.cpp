@@ -1,0 +1,51 @@
+// skein: the user's entry point to a Skein cluster (DESIGN.md section 1).
+// Registers the global options and one subcommand per verb; nothing else.
+#include <CLI/CLI.hpp>
+
+#include <csignal>
+
+#include "commands/commands.hpp"
+
+int main(int argc, char** argv) {
+  // Writes to a closed pipe (`skein logs 7 | head`) end the command quietly.
+  std::signal(SIGPIPE, SIG_DFL);
+  skein::cli::CommandContext ctx;
+  CLI::App app{
+      "skein: start a Skein cluster, submit job binaries, follow them and watch every "
+      "node's scheduler.\n\nTypical session:\n  skein up --nodes 3\n  skein submit "
+      "./build/examples/fib -- 30 --wait\n  skein stats --watch\n  skein down"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.option_defaults()->always_capture_default();
+  auto& o = ctx.opts;
+  app.add_option("--state-dir", o.state_dir,
+                 "Where `skein up` keeps the token, pidfiles and logs (default: $SKEIN_STATE_DIR "
+                 "or ~/.skein)");
+  app.add_option(
+      "--coordinator", o.coordinator,
+      "Coordinator host:port (default: $SKEIN_COORDINATOR or <state-dir>/coordinator.addr)");
+  app.add_option("--token-file", o.token_file,
+                 "Cluster token file (default: $SKEIN_TOKEN_FILE or <state-dir>/token)");
+  app.add_option("--timeout-ms", o.timeout_ms, "Deadline of each request to the coordinator");
+  app.add_option("--tls-ca", o.tls_ca, "CA certificate (PEM) of a TLS coordinator");
+  app.add_flag("--insecure", o.insecure, "Allow plaintext to a non-loopback coordinator");
+
+  skein::cli::add_up(app, ctx);
+  skein::cli::add_down(app, ctx);
+  skein::cli::add_join(app, ctx);
+  skein::cli::add_submit(app, ctx);
+  skein::cli::add_jobs(app, ctx);
+  skein::cli::add_status(app, ctx);
+  skein::cli::add_logs(app, ctx);
+  skein::cli::add_cancel(app, ctx);
+  skein::cli::add_nodes(app, ctx);
+  skein::cli::add_stats(app, ctx);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : skein::cli::kExitUsage;
+  }
+  return ctx.exit_code;
+}
