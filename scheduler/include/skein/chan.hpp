@@ -23,8 +23,10 @@
 //   try_send(v) / try_recv()  never park: ChanStatus::kWouldBlock instead.
 //               try_send on a closed channel panics, like a select send case.
 //   close()     no more sends; wakes every parked receiver (they see nullopt)
-//               and every parked sender (they panic). A second close, or a
-//               close of a nil channel, is a panic: "close of closed channel".
+//               and every parked sender (they panic). A second close is a
+//               panic, "close of closed channel"; closing the nil channel,
+//               "close of nil channel". Panics print "fatal error: <message>"
+//               with the goroutine, and exit with status 2.
 //   len(), cap() elements buffered now (a racy snapshot), and the capacity.
 //   for (T v : ch)  recv() until nullopt.
 // A default-constructed Chan is the nil channel: send and recv on it park
@@ -46,8 +48,11 @@
 // operations are const (they change the channel, not the handle), and copies
 // (e.g. captured by value in goroutine lambdas) all refer to one channel.
 //
-// Lifetime: the channel lives while any handle does. A goroutine parked in
-// send/recv keeps its handle alive, so dropping the other handles is safe.
+// Lifetime: the channel (and any values still buffered) lives while any handle
+// does. The handle an operation is called on must outlive the call, as for any
+// object; capture channels by value in goroutines. Only the sending side should
+// close: the channels of Timer, Ticker, after() and Context::done() belong to
+// the runtime and must not be closed by their users.
 //
 // Implementation: the non-template core (ChanCore, chan_core.cpp) handles
 // elements through an ElemOps table (size, align, move, destroy), so this
