@@ -59,7 +59,6 @@ struct alignas(64) G {
   bool park_external = true;  // counts toward deadlock detection (see park.hpp)
   std::int64_t ready_ns = 0;  // sampled: when it became runnable (latency histogram)
 
-
   // A thread that is not a goroutine but waits on a Skein primitive gets a
   // stand-in G (see park.cpp): park() blocks the thread on wake_word (futex)
   // and ready() wakes it. Such a G is never on a run queue.

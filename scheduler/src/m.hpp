@@ -34,10 +34,10 @@ class Note {
 
 enum class MAction : std::uint8_t {
   kNone,
-  kPark,   // curg parks; run unlock_fn(unlock_arg) on g0
+  kPark,         // curg parks; run unlock_fn(unlock_arg) on g0
   kYield,        // curg goes to the back of the local run queue
   kYieldGlobal,  // curg goes to the back of the global run queue
-  kExit,   // curg finished; recycle its unit
+  kExit,         // curg finished; recycle its unit
 };
 
 struct M {

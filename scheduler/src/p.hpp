@@ -29,7 +29,8 @@ struct OwnerCounter {
 };
 
 inline constexpr int kLatencyBuckets = 40;  // 2^0 .. 2^39 ns (~9 minutes)
-inline constexpr std::uint32_t kMaxFreeGs = 64;  // free G units cached per P  // 2^0 .. 2^39 ns (~9 minutes)
+inline constexpr std::uint32_t kMaxFreeGs =
+    64;  // free G units cached per P  // 2^0 .. 2^39 ns (~9 minutes)
 
 struct alignas(64) P {
   int id = 0;

@@ -66,6 +66,9 @@ Config Config::from_env() {
       c.stack_size = size;
     }
   }
+  if (const char* v = std::getenv("SKEIN_STACK_GUARD"); v != nullptr && *v != '\0') {
+    c.guard_pages = std::strcmp(v, "0") != 0;
+  }
   return c;
 }
 

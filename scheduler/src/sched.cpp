@@ -50,7 +50,7 @@ namespace {
 constexpr std::uint32_t kFairnessTick = 61;      // proc.go's value: prime, ~1.6% of picks
 constexpr std::uint32_t kMaxRunnextStreak = 64;  // then the local queue head goes first
 constexpr std::uint32_t kFreeBatch = 32;  // G units moved between a P's cache and the global list
-constexpr std::uint64_t kGoidBatch = 16;         // ids taken per P from the shared counter
+constexpr std::uint64_t kGoidBatch = 16;  // ids taken per P from the shared counter
 constexpr int kStealRounds = 4;
 constexpr std::size_t kMinStackLeft = 8 * 1024;  // usable stack left after a closure
 
@@ -154,7 +154,7 @@ void switch_to_g0(G* g, MAction action) {
 
 Sched::Sched(const Config& config)
     : config_(config),
-      arena_(config.stack_size),
+      arena_(config.stack_size, config.guard_pages),
       nprocs_(config.procs > 0
                   ? config.procs
                   : std::max(1, static_cast<int>(std::thread::hardware_concurrency()))),

@@ -81,9 +81,9 @@ class Sched {
   // global queue.
   bool runq_put(P* p, G* g, bool next);
   G* runq_get(P* p);
-  void global_put(G* g);                                      // takes mu_
+  void global_put(G* g);                                 // takes mu_
   void global_put_batch(G* const* gs, std::uint32_t n);  // takes mu_
-  G* global_get_locked(P* p, std::uint32_t max);              // requires mu_
+  G* global_get_locked(P* p, std::uint32_t max);         // requires mu_
 
   // Idle lists; require mu_.
   P* pidle_get();
@@ -111,9 +111,9 @@ class Sched {
   P* pidle_ = nullptr;
   M* midle_ = nullptr;
   std::vector<std::unique_ptr<M>> all_ms_;
-  M* timer_sleeper_ = nullptr;  // the idle M sleeping until sleep_until_
-  std::vector<G*> gfree_;                   // idle G units beyond the per-P caches
-  std::atomic<std::size_t> n_gfree_{0};     // gfree_.size(), readable without mu_
+  M* timer_sleeper_ = nullptr;           // the idle M sleeping until sleep_until_
+  std::vector<G*> gfree_;                // idle G units beyond the per-P caches
+  std::atomic<std::size_t> n_gfree_{0};  // gfree_.size(), readable without mu_
 
   std::atomic<int> npidle_{0};             // Ps on the idle list
   std::atomic<int> nmspinning_{0};         // Ms looking for work while holding a P

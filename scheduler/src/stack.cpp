@@ -46,9 +46,10 @@ bool take_guard() {
 
 }  // namespace
 
-StackArena::StackArena(std::size_t stack_size)
+StackArena::StackArena(std::size_t stack_size, bool guard_pages)
     : stack_size_(round_up(stack_size < 16 * 1024 ? 16 * 1024 : stack_size, kPageSize)),
-      unit_size_(stack_size_ + kPageSize) {}
+      unit_size_(stack_size_ + kPageSize),
+      guard_pages_(guard_pages) {}
 
 StackArena::~StackArena() {
   for (void* slab : slabs_) {
@@ -72,7 +73,8 @@ G* StackArena::new_unit(Sched* sched) {
     }
     unit = static_cast<char*>(slabs_.back()) + unit_size_ * next_in_slab_++;
   }
-  bool guarded = take_guard() && ::mprotect(unit, kPageSize, PROT_NONE) == 0;
+  bool guarded = guard_pages_ && take_guard() && ::mprotect(unit, kPageSize, PROT_NONE) == 0;
+  // Unguarded units keep their lowest bytes as the zero canary zone.
   char* stack_lo = unit + kPageSize;
   char* unit_end = unit + unit_size_;
   G* g = ::new (unit_end - round_up(sizeof(G), 64)) G();
@@ -80,9 +82,6 @@ G* StackArena::new_unit(Sched* sched) {
   g->stack_lo = stack_lo;
   g->stack_size = static_cast<std::size_t>(reinterpret_cast<char*>(g) - stack_lo);
   g->guarded = guarded;
-  if (!guarded) {
-    *reinterpret_cast<std::uint64_t*>(stack_lo) = kCanary;
-  }
   g->fiber.tsan_fiber = tsan_create_fiber();
   return g;
 }
@@ -112,7 +111,7 @@ bool StackArena::in_guard(const G* g, const void* addr) {
   auto a = reinterpret_cast<std::uintptr_t>(addr);
   auto lo = reinterpret_cast<std::uintptr_t>(g->stack_lo);
   // The guard page, plus a little below it: a big frame can skip past a page.
-  return a < lo + sizeof(std::uint64_t) && a + 16 * kPageSize >= lo;
+  return a < lo + kCanaryBytes && a + 16 * kPageSize >= lo;
 }
 
 namespace {

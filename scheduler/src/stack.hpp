@@ -5,11 +5,13 @@
 // So stacks are carved from slabs of kSlabUnits units; each unit is
 // [guard page | usable stack | closure | G]. Protecting a unit's guard page
 // splits the slab's mapping, so guard pages are given while a process-wide
-// budget of mappings lasts (a quarter of max_map_count); past it, units get a
-// canary at the bottom of their stack instead, checked each time the goroutine
-// switches out. A guard-page hit is caught by a SIGSEGV handler on an
-// alternate signal stack and reported as "stack overflow in goroutine N".
-// See docs/scheduler.md, "Stacks".
+// budget of mappings lasts (a quarter of max_map_count); past it, a unit's
+// lowest kCanaryBytes form a no-write zone that must stay zero, checked each
+// time its goroutine switches out. The zone is never written by us: reading
+// an untouched anonymous page maps the shared zero page, which costs no RSS,
+// so a parked goroutine still owns one resident page. A guard-page hit is
+// caught by a SIGSEGV handler on an alternate signal stack and reported as
+// "stack overflow in goroutine N". See docs/scheduler.md, "Stacks".
 //
 // Memory is MAP_NORESERVE and committed lazily by the kernel: a goroutine that
 // only parks touches the one page holding its G, closure and a few frames.
@@ -28,13 +30,13 @@ inline constexpr std::size_t kPageSize = 4096;
 // Units per slab: large enough that slab mmaps are rare, small enough that a
 // runtime with a handful of goroutines does not reserve much address space.
 inline constexpr std::size_t kSlabUnits = 64;
-inline constexpr std::uint64_t kCanary = 0x5ce1'15de'adbe'efedULL;
+inline constexpr std::size_t kCanaryBytes = 32;
 
 // Owns the slabs of one runtime. Thread-safe (a mutex; the per-P caches in
 // P::free_gs keep it off the hot path).
 class StackArena {
  public:
-  explicit StackArena(std::size_t stack_size);
+  StackArena(std::size_t stack_size, bool guard_pages);
   ~StackArena();
   StackArena(const StackArena&) = delete;
   StackArena& operator=(const StackArena&) = delete;
@@ -49,14 +51,23 @@ class StackArena {
 
   // True if addr is inside the guard page (or the canary area) of g's stack.
   static bool in_guard(const G* g, const void* addr);
-  // False if an unguarded stack's canary was overwritten.
+  // False if an unguarded stack's no-write zone was written.
   static bool canary_ok(const G* g) {
-    return g->guarded || *static_cast<const std::uint64_t*>(g->stack_lo) == kCanary;
+    if (g->guarded) {
+      return true;
+    }
+    const auto* zone = static_cast<const volatile std::uint64_t*>(g->stack_lo);
+    std::uint64_t any = 0;
+    for (std::size_t i = 0; i < kCanaryBytes / sizeof(std::uint64_t); ++i) {
+      any |= zone[i];
+    }
+    return any == 0;
   }
 
  private:
   std::size_t stack_size_;
   std::size_t unit_size_;
+  bool guard_pages_;
   mutable std::mutex mu_;
   std::vector<void*> slabs_;               // guarded by mu_
   std::size_t next_in_slab_ = kSlabUnits;  // guarded by mu_

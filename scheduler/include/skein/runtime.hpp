@@ -41,6 +41,11 @@ struct Config {
   std::size_t stack_size = 256 * 1024;
   // Ms that may exist at once (threads blocked in skein::blocking count).
   int max_threads = 10000;
+  // A PROT_NONE guard page under each stack while the process-wide mapping
+  // budget lasts (docs/scheduler.md, "Stacks"); without one, overflow is
+  // caught by a canary check when the goroutine switches out. Env:
+  // SKEIN_STACK_GUARD=0 turns guard pages off.
+  bool guard_pages = true;
 
   // Defaults overridden by the SKEIN_* environment variables above.
   static Config from_env();

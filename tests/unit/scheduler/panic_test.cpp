@@ -64,5 +64,41 @@ TEST(StackDeathTest, OverflowIsReportedNotSilentCorruption) {
       ::testing::ExitedWithCode(2), "fatal error: stack overflow in goroutine [0-9]+");
 }
 
+// Without guard pages, a goroutine that ran a little past the bottom of its
+// stack (into the unit's unprotected guard area) is caught by the zero
+// canary when it next switches out.
+[[gnu::noinline]] void dig_below(std::uintptr_t floor) {
+  volatile char frame[512];
+  for (char& c : const_cast<char(&)[512]>(frame)) {
+    c = 1;  // a frame that really uses its stack
+  }
+  if (reinterpret_cast<std::uintptr_t>(&frame[0]) > floor) {
+    dig_below(floor);
+  }
+  frame[1] = frame[0];
+}
+
+TEST(StackDeathTest, CanaryCatchesOverflowWithoutGuardPages) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        constexpr std::size_t kStack = 64 * 1024;
+        Runtime rt(Config{.procs = 1, .stack_size = kStack, .guard_pages = false});
+        rt.run([] {
+          WaitGroup wg;
+          wg.add(1);
+          go([&] {
+            char top;
+            // The usable stack ends about kStack below the first frame; dig
+            // ~1 KiB past it, well within the 4 KiB unprotected guard area.
+            dig_below(reinterpret_cast<std::uintptr_t>(&top) - kStack - 1024);
+            wg.done();
+          });
+          wg.wait();
+        });
+      },
+      ::testing::ExitedWithCode(2), "fatal error: stack overflow in goroutine [0-9]+");
+}
+
 }  // namespace
 }  // namespace skein

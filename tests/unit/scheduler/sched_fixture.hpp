@@ -43,7 +43,8 @@ inline std::string procs_name(const ::testing::TestParamInfo<int>& info) {
   return "procs" + std::to_string(info.param);
 }
 
-#define SKEIN_INSTANTIATE_PROCS(suite) \
-  INSTANTIATE_TEST_SUITE_P(Procs, suite, ::testing::Values(1, 2, 4, 8), ::skein::testing::procs_name)
+#define SKEIN_INSTANTIATE_PROCS(suite)                                  \
+  INSTANTIATE_TEST_SUITE_P(Procs, suite, ::testing::Values(1, 2, 4, 8), \
+                           ::skein::testing::procs_name)
 
 }  // namespace skein::testing
