@@ -17,6 +17,36 @@ bool node_id_less(const std::string& a, const std::string& b) {
 
 }  // namespace
 
+void sum_sched(const google::protobuf::RepeatedPtrField<v1::JobStats>& jobs, v1::SchedStats* out) {
+  out->Clear();
+  for (const auto& j : jobs) {
+    const v1::SchedStats& s = j.sched();
+    out->set_goroutines(out->goroutines() + s.goroutines());
+    out->set_running(out->running() + s.running());
+    out->set_runnable(out->runnable() + s.runnable());
+    out->set_blocked(out->blocked() + s.blocked());
+    out->set_procs(out->procs() + s.procs());
+    out->set_busy_procs(out->busy_procs() + s.busy_procs());
+    out->set_threads(out->threads() + s.threads());
+    out->set_idle_threads(out->idle_threads() + s.idle_threads());
+    out->set_global_runq(out->global_runq() + s.global_runq());
+    out->set_stack_bytes_reserved(out->stack_bytes_reserved() + s.stack_bytes_reserved());
+    out->set_stack_bytes_resident(out->stack_bytes_resident() + s.stack_bytes_resident());
+    out->set_timers(out->timers() + s.timers());
+    out->set_spawned(out->spawned() + s.spawned());
+    out->set_finished(out->finished() + s.finished());
+    out->set_context_switches(out->context_switches() + s.context_switches());
+    out->set_steals(out->steals() + s.steals());
+    out->set_stolen(out->stolen() + s.stolen());
+    out->set_parks(out->parks() + s.parks());
+    out->set_unparks(out->unparks() + s.unparks());
+    out->set_thread_parks(out->thread_parks() + s.thread_parks());
+    out->set_thread_wakes(out->thread_wakes() + s.thread_wakes());
+    out->set_long_running(out->long_running() + s.long_running());
+    out->set_sampled_unix_ms(std::max(out->sampled_unix_ms(), s.sampled_unix_ms()));
+  }
+}
+
 absl::StatusOr<v1::NodeInfo> Membership::register_node(const v1::RegisterRequest& req,
                                                        SteadyTime now, int64_t now_unix_ms) {
   if (req.resources().cpus() <= 0) {
@@ -142,6 +172,7 @@ std::vector<v1::NodeStats> Membership::stats() const {
     }
     v1::NodeStats s = n.latest;
     *s.mutable_node() = n.info;
+    sum_sched(s.jobs(), s.mutable_total());
     out.push_back(std::move(s));
   }
   std::sort(out.begin(), out.end(), [](const v1::NodeStats& a, const v1::NodeStats& b) {

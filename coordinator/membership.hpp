@@ -43,6 +43,9 @@ struct MembershipConfig {
   std::chrono::milliseconds dead_after() const { return heartbeat_period * miss_limit; }
 };
 
+// Sums the workers' stats of one node into its NodeStats.total row.
+void sum_sched(const google::protobuf::RepeatedPtrField<v1::JobStats>& jobs, v1::SchedStats* out);
+
 class Membership {
  public:
   explicit Membership(MembershipConfig config) : config_(config) {}

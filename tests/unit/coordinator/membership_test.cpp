@@ -91,14 +91,21 @@ TEST(Membership, HeartbeatStatsShowUpForLiveNodesOnly) {
   auto* js = hb.add_jobs();
   js->set_job_id(7);
   js->mutable_sched()->set_goroutines(1000);
+  js->mutable_sched()->set_context_switches(50);
+  auto* js2 = hb.add_jobs();
+  js2->set_job_id(8);
+  js2->mutable_sched()->set_goroutines(24);
+  js2->mutable_sched()->set_context_switches(7);
   ASSERT_TRUE(m.record_heartbeat(a->node_id(), a->epoch(), hb, t0 + milliseconds(400), 42).ok());
   ASSERT_EQ(m.expire(t0 + milliseconds(600)).size(), 1u);  // b died
   auto stats = m.stats();
   ASSERT_EQ(stats.size(), 1u);
   EXPECT_EQ(stats[0].node().node_id(), a->node_id());
   EXPECT_EQ(stats[0].load().running_workers(), 3);
-  ASSERT_EQ(stats[0].jobs_size(), 1);
+  ASSERT_EQ(stats[0].jobs_size(), 2);
   EXPECT_EQ(stats[0].jobs(0).sched().goroutines(), 1000);
+  EXPECT_EQ(stats[0].total().goroutines(), 1024);
+  EXPECT_EQ(stats[0].total().context_switches(), 57u);
   EXPECT_EQ(stats[0].sampled_unix_ms(), 42);
   (void)b;
 }
