@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "skein/sched.hpp"
+#include <skein/skein.hpp>
 
 namespace {
 constexpr int kDefaultN = 27;

@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "skein/sched.hpp"
+#include <skein/skein.hpp>
 
 namespace {
 constexpr std::int64_t kDefaultGoroutines = 1'000'000;
