@@ -45,7 +45,8 @@ std::string blob(size_t n, int seed) {
 
 // One raw call with an empty request message on any method of any service,
 // as a bidi stream (every gRPC method is one at the HTTP/2 level).
-grpc::Status raw_call(const std::shared_ptr<grpc::Channel>& ch, const std::string& method) {
+grpc::Status raw_call(const std::shared_ptr<grpc::Channel>& ch, const std::string& method,
+                      const std::string& bearer = "") {
   class Reactor : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
    public:
     Reactor() : req_(&empty_, 1) {}
@@ -68,6 +69,9 @@ grpc::Status raw_call(const std::shared_ptr<grpc::Channel>& ch, const std::strin
   grpc::GenericStub stub(ch);
   grpc::ClientContext ctx;
   ctx.set_deadline(in(milliseconds(1500)));
+  if (!bearer.empty()) {
+    ctx.AddMetadata("authorization", "Bearer " + bearer);
+  }
   Reactor r;
   auto result = r.result();
   stub.PrepareBidiStreamingCall(&ctx, method, grpc::StubOptions(), &r);
@@ -232,13 +236,17 @@ class ServiceTest : public ::testing::Test {
     }
   };
 
-  std::unique_ptr<Agent> connect(const v1::RegisterResponse& reg) {
+  std::unique_ptr<Agent> connect(const v1::RegisterResponse& reg,
+                                 std::vector<uint64_t> running_jobs = {}) {
     auto a = std::make_unique<Agent>();
     a->reg = reg;
     a->stream = gw_->Connect(a->ctx.get());
     v1::AgentMessage hello;
     hello.mutable_hello()->set_node_id(reg.node_id());
     hello.mutable_hello()->set_epoch(reg.epoch());
+    for (uint64_t id : running_jobs) {
+      hello.mutable_hello()->add_running_job_ids(id);
+    }
     EXPECT_TRUE(a->send(hello));
     return a;
   }
@@ -706,6 +714,76 @@ TEST_F(ServiceTest, RestartKeepsJobHistoryAndBinaries) {
   EXPECT_FALSE(zombie->stream->Read(&m));
   EXPECT_EQ(zombie->stream->Finish().error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   (void)old_address;
+}
+
+// A broken stream is not a death: the agent reconnects under the same
+// identity and reports what still runs; what it does not report is lost.
+TEST_F(ServiceTest, ReconnectWhileAliveKeepsReportedJobsAndFailsTheOthers) {
+  std::string sha = upload_ok(blob(300, 8));
+  auto reg = register_node();
+  auto agent = connect(reg);
+  ASSERT_TRUE(agent->read().has_ack());
+  auto kept = submit(sha);
+  auto lost = submit(sha);
+  ASSERT_TRUE(kept.ok() && lost.ok());
+  agent->read();
+  agent->read();
+  ASSERT_TRUE(agent->event(kept->job().job_id(), v1::JOB_EVENT_KIND_STARTED));
+  ASSERT_TRUE(agent->event(lost->job().job_id(), v1::JOB_EVENT_KIND_STARTED));
+  for (int i = 0; i < 100 && get_job(lost->job().job_id()).state() != v1::JOB_STATE_RUNNING; ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  agent->ctx->TryCancel();
+  agent->stream->Finish();
+
+  auto again = connect(reg, {kept->job().job_id()});
+  ASSERT_TRUE(again->read().has_ack());
+  for (int i = 0; i < 100 && get_job(lost->job().job_id()).state() == v1::JOB_STATE_RUNNING; ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_EQ(get_job(kept->job().job_id()).state(), v1::JOB_STATE_RUNNING);
+  v1::JobInfo l = get_job(lost->job().job_id());
+  EXPECT_EQ(l.state(), v1::JOB_STATE_FAILED);
+  EXPECT_NE(l.error().find("lost by node"), std::string::npos) << l.error();
+  // Same node, same epoch: still one live node.
+  EXPECT_EQ(coord_->cluster().list_nodes(false).size(), 1u);
+  again->stream->WritesDone();
+  again->stream->Finish();
+}
+
+// --insecure on a non-loopback bind: the credentials cannot carry the auth
+// processor, so every handler checks the token itself. (Bound on 0.0.0.0 for
+// the duration of the test; all traffic goes to 127.0.0.1.)
+TEST(InsecureMode, EveryMethodStillRequiresTheToken) {
+  skein::testing::TempDir dir;
+  CoordinatorConfig cfg;
+  cfg.listen = "0.0.0.0:0";
+  cfg.cluster.data_dir = dir.path() + "/data";
+  EXPECT_EQ(Coordinator::start(cfg, kToken).status().code(), absl::StatusCode::kPermissionDenied)
+      << "non-loopback without TLS or --insecure must refuse to start";
+  cfg.insecure = true;
+  auto c = Coordinator::start(cfg, kToken);
+  ASSERT_TRUE(c.ok()) << c.status();
+  std::string target = "127.0.0.1:" + std::to_string((*c)->port());
+  auto plain = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  for (const auto& m : all_methods()) {
+    EXPECT_EQ(raw_call(plain, m).error_code(), grpc::StatusCode::UNAUTHENTICATED) << m;
+    EXPECT_EQ(raw_call(plain, m, kWrongToken).error_code(), grpc::StatusCode::UNAUTHENTICATED) << m;
+    if (m.find("/Shutdown") == std::string::npos) {
+      EXPECT_NE(raw_call(plain, m, kToken).error_code(), grpc::StatusCode::UNAUTHENTICATED) << m;
+    }
+  }
+  // The client helper in --insecure mode reaches it with the token attached.
+  auto ch = make_channel(target, AuthConfig{kToken, {}, /*insecure=*/true});
+  ASSERT_TRUE(ch.ok());
+  auto stub = v1::Coordinator::NewStub(*ch);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(in(milliseconds(5000)));
+  v1::ListNodesResponse resp;
+  grpc::Status st = stub->ListNodes(&ctx, {}, &resp);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  EXPECT_TRUE((*c)->cluster().list_jobs({}, 0).empty());
+  (*c)->stop();
 }
 
 TEST_F(ServiceTest, WatchStatsStreamsSnapshotsAtTheRequestedInterval) {
