@@ -18,6 +18,9 @@
 #   RUN_TIMEOUT=300   seconds before one run is killed and counted as failed
 #   JOBS=2            parallel jobs when (re)building the Skein side
 #   SKEIN_REBUILD=1   0 skips `cmake --build` of the Skein targets
+#   MICRO=0           1 also runs the micro-benchmarks (bench/sched/micro_bench
+#                     against bench/go/micro) and prints a second table
+#   MICRO_MIN_TIME=1  seconds per micro-benchmark
 # Exit status: 0 when every run that was attempted succeeded, 1 otherwise.
 set -euo pipefail
 
@@ -238,7 +241,79 @@ echo
 echo "ns/op: w1 per goroutine spawned+joined, w5 per goroutine spawned, w6 per parked goroutine,"
 echo "w2 per goroutine in the tree, w3 per round trip, w4 per int sent, w7 per sleeping goroutine."
 echo "skein/go < 1 means Skein was faster. max RSS: peak resident memory of the whole process (median)."
-echo "- load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- micro-benchmarks (MICRO=1) ----------------------------------------------
+# bench/sched/micro_bench (Google Benchmark) against its Go twin bench/go/micro,
+# both at P; one run each (Google Benchmark and go test repeat internally).
+run_micro() {
+  local skein_json go_out
+  command -v python3 >/dev/null || die "MICRO=1 needs python3 to read Google Benchmark's JSON"
+  if [[ ${SKEIN_REBUILD:-1} != 0 ]]; then
+    cmake --build "$build" -j"$jobs" --target bench_micro >/dev/null ||
+      die "building bench_micro in $build failed"
+  fi
+  [[ -x $build/bench/sched/micro_bench ]] || die "$build/bench/sched/micro_bench is missing"
+  skein_json=$(mktemp)
+  go_out=$(mktemp)
+  SKEIN_PROCS=$procs "$build/bench/sched/micro_bench" --benchmark_min_time="${MICRO_MIN_TIME:-1}" \
+    --benchmark_out="$skein_json" --benchmark_out_format=json >/dev/null 2>&1 ||
+    die "micro_bench failed (run it directly: SKEIN_PROCS=$procs $build/bench/sched/micro_bench)"
+  (cd "$here/go" && GOMAXPROCS=$procs GOPROXY=off GOFLAGS='' go test -run '^$' -bench . \
+    -benchtime "${MICRO_MIN_TIME:-1}s" ./micro) >"$go_out" 2>&1 ||
+    die "go test -bench failed: $(tail -n 3 "$go_out")"
+  echo
+  echo "## Micro-benchmarks (P=$procs; lower is better)"
+  echo
+  python3 - "$skein_json" "$go_out" <<'PY'
+import json, re, sys
+
+skein = {b["name"]: b for b in json.load(open(sys.argv[1]))["benchmarks"]}
+go = {}
+for line in open(sys.argv[2]):
+    m = re.match(r"^(Benchmark\S+?)(-\d+)?\s+\d+\s+([\d.]+) ns/op(.*)$", line)
+    if m:
+        extra = dict((u, float(v)) for v, u in re.findall(r"([\d.]+) (\S+)", m.group(4)))
+        go[m.group(1)] = (float(m.group(3)), extra)
+
+def sk(name, counter=None):
+    b = skein.get(name + "/real_time")
+    if b is None or b.get("error_occurred"):
+        return None
+    if counter:  # inverted rate counters are seconds per item
+        return b[counter] * 1e9 if counter in b else None
+    scale = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b["time_unit"]]
+    return b["real_time"] * scale
+
+def g(name, unit=None):
+    if name not in go:
+        return None
+    per_op, extra = go[name]
+    return extra.get(unit) if unit else per_op
+
+rows = [
+    ("spawn + join one goroutine (ns)", sk("BM_SpawnJoin"), g("BenchmarkSpawnJoin")),
+    ("yield switch, P=1 (ns per switch)", sk("BM_YieldSwitch", "ns_per_switch"),
+     g("BenchmarkGoschedSwitch", "ns/switch")),
+    ("uncontended mutex lock+unlock (ns)", sk("BM_MutexUncontended"), g("BenchmarkMutexUncontended")),
+]
+for n in (2, 4, 16):
+    rows.append((f"contended mutex, {n} goroutines (ns per lock)",
+                 sk(f"BM_MutexContended/{n}", "ns_per_lock"),
+                 g(f"BenchmarkMutexContended{n}", "ns/lock")))
+fmt = lambda v: "—" if v is None else f"{v:.1f}"
+print("| micro-benchmark | skein | go | skein/go |")
+print("|---|---|---|---|")
+for name, s, gv in rows:
+    ratio = "—" if s is None or not gv else f"{s / gv:.2f}"
+    print(f"| {name} | {fmt(s)} | {fmt(gv)} | {ratio} |")
+PY
+  rm -f "$skein_json" "$go_out"
+}
+if [[ ${MICRO:-0} != 0 ]]; then
+  run_micro
+fi
+echo
+echo "Load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 if ((failures > 0)); then
   echo "compare.sh: $failures run(s) failed; their results are left out of the table" >&2
