@@ -502,7 +502,9 @@ absl::Status Cluster::on_job_event_locked(const std::string& node_id, const v1::
   if (is_terminal(job->state())) {
     return absl::OkStatus();  // late or duplicated: history is final
   }
-  int64_t now = ev.unix_ms() > 0 ? ev.unix_ms() : now_unix_ms();
+  // The coordinator's clock, not the agent's: one clock for all of a job's
+  // timestamps, whatever the skew between machines.
+  int64_t now = now_unix_ms();
   absl::StatusOr<v1::JobInfo> r = absl::UnknownError("no change");
   switch (ev.kind()) {
     case v1::JOB_EVENT_KIND_STARTED:

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -16,10 +17,12 @@ namespace skein::coordinator {
 namespace {
 
 // The failure detector's resolution: a node is declared dead at most this
-// long after its deadline. A quarter period keeps detection within
-// period * (miss_limit + 0.25), and is 25 ms at the test setting of 100 ms.
+// long after its deadline — a quarter period, so detection stays within
+// period * (miss_limit + 0.25) (25 ms at the test setting of 100 ms). Capped
+// at 100 ms so WatchStats intervals (>= 100 ms) are kept within one tick.
 std::chrono::milliseconds tick_interval(const MembershipConfig& m) {
-  return std::max(std::chrono::milliseconds(5), m.heartbeat_period / 4);
+  return std::clamp(m.heartbeat_period / 4, std::chrono::milliseconds(5),
+                    std::chrono::milliseconds(100));
 }
 
 // Bulk data travels in 1 MiB chunks; leave headroom for the envelope.

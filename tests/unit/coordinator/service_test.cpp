@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
 #include <thread>
 
 #include "coordinator.hpp"
@@ -46,10 +47,10 @@ std::string blob(size_t n, int seed) {
 // One raw call with an empty request message on any method of any service,
 // as a bidi stream (every gRPC method is one at the HTTP/2 level).
 grpc::Status raw_call(const std::shared_ptr<grpc::Channel>& ch, const std::string& method,
-                      const std::string& bearer = "") {
+                      const std::string& bearer = "", const std::string& payload = "") {
   class Reactor : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
    public:
-    Reactor() : req_(&empty_, 1) {}
+    explicit Reactor(const std::string& payload) : body_(payload), req_(&body_, 1) {}
     void OnReadDone(bool ok) override {
       if (ok) {
         StartRead(&resp_);
@@ -61,7 +62,7 @@ grpc::Status raw_call(const std::shared_ptr<grpc::Channel>& ch, const std::strin
     std::future<grpc::Status> result() { return done_.get_future(); }
 
    private:
-    grpc::Slice empty_{""};
+    grpc::Slice body_;
     grpc::ByteBuffer req_;
     grpc::ByteBuffer resp_;
     std::promise<grpc::Status> done_;
@@ -72,7 +73,7 @@ grpc::Status raw_call(const std::shared_ptr<grpc::Channel>& ch, const std::strin
   if (!bearer.empty()) {
     ctx.AddMetadata("authorization", "Bearer " + bearer);
   }
-  Reactor r;
+  Reactor r(payload);
   auto result = r.result();
   stub.PrepareBidiStreamingCall(&ctx, method, grpc::StubOptions(), &r);
   r.StartWriteLast(r.req(), grpc::WriteOptions());
@@ -378,6 +379,58 @@ TEST_F(ServiceTest, EmptyAndMalformedRequestsGetInvalidArgumentAndLoseNothing) {
   EXPECT_EQ(get_job(job->job().job_id()).binary_sha256(), sha);
   EXPECT_TRUE(coord_->cluster().binaries().contains(sha));
   EXPECT_EQ(coord_->cluster().list_jobs({}, 0).size(), 1u);
+}
+
+// RELIABILITY §3 row 10: random and truncated bytes to every method. gRPC
+// answers INTERNAL for unparseable bytes before any handler runs; bytes that
+// happen to parse are validated semantically. The server must keep serving.
+TEST_F(ServiceTest, GarbageBytesToEveryMethodNeverCrashTheServer) {
+  std::string sha = upload_ok(blob(100, 9));
+  std::vector<std::string> payloads = {
+      blob(7, 1), blob(300, 2), std::string("\x0a\xff\xff\xff\x0f", 5), std::string(1, '\x12')};
+  for (const auto& m : all_methods()) {
+    if (m.find("/Shutdown") != std::string::npos) {
+      continue;
+    }
+    for (const auto& p : payloads) {
+      grpc::Status st = raw_call(channel_, m, kToken, p);
+      EXPECT_NE(st.error_code(), grpc::StatusCode::UNAUTHENTICATED) << m;
+    }
+  }
+  // Canary: still serving, nothing stored was lost.
+  EXPECT_TRUE(coord_->cluster().binaries().contains(sha));
+  auto job = submit(sha);
+  ASSERT_TRUE(job.ok()) << job.status();
+}
+
+// RELIABILITY §3 rows 22/23 in small: concurrent submits, retried keys.
+TEST_F(ServiceTest, ConcurrentRetriedSubmitsCreateOneJobPerKey) {
+  std::string sha = upload_ok(blob(100, 10));
+  constexpr int kThreads = 8;
+  constexpr int kKeys = 10;
+  std::vector<std::map<std::string, uint64_t>> seen(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 5; ++round) {
+        for (int k = 0; k < kKeys; ++k) {
+          std::string key = "key-" + std::to_string(k);
+          auto r = submit(sha, key);
+          if (r.ok()) {
+            seen[t][key] = r->job().job_id();
+          }
+        }
+      }
+    });
+  }
+  for (auto& th : threads) {
+    th.join();
+  }
+  EXPECT_EQ(coord_->cluster().list_jobs({}, 0).size(), static_cast<size_t>(kKeys));
+  for (int t = 1; t < kThreads; ++t) {
+    EXPECT_EQ(seen[t], seen[0]);
+  }
+  EXPECT_EQ(seen[0].size(), static_cast<size_t>(kKeys));
 }
 
 TEST_F(ServiceTest, CorruptedUploadIsRejectedWithHashPrefixesAndNoPartialFileRemains) {
