@@ -1,6 +1,12 @@
 #include "cluster.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -35,6 +41,12 @@ int64_t now_unix_ms() {
       .count();
 }
 
+Cluster::~Cluster() {
+  if (lock_fd_ >= 0) {
+    ::close(lock_fd_);  // releases the flock
+  }
+}
+
 Cluster::Cluster(ClusterConfig config)
     : config_(std::move(config)), membership_(config_.membership) {}
 
@@ -54,6 +66,17 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::open(ClusterConfig config) {
   std::filesystem::permissions(config.data_dir, std::filesystem::perms::owner_all,
                                std::filesystem::perm_options::replace, ec);
   std::unique_ptr<Cluster> c(new Cluster(config));
+  // One coordinator per data directory: two appenders would interleave the
+  // journal. The lock dies with the process, so a crash never leaves it stale.
+  std::string lock_path = config.data_dir + "/lock";
+  c->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (c->lock_fd_ < 0) {
+    return absl::InternalError(absl::StrCat("open ", lock_path, ": ", std::strerror(errno)));
+  }
+  if (::flock(c->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat("data directory ", config.data_dir,
+                                                      " is in use by another skein-coordinator"));
+  }
   auto bins = BinaryStore::open(config.data_dir, config.max_binary_bytes);
   if (!bins.ok()) {
     return bins.status();

@@ -74,7 +74,11 @@ class Cluster {
   // Opens the data directory, replays the journal (RELIABILITY R5: jobs that
   // were in flight become FAILED "coordinator restarted while the job ran";
   // every known node comes back DEAD) and compacts it.
+  // FAILED_PRECONDITION if another coordinator holds <data_dir>/lock.
   static absl::StatusOr<std::unique_ptr<Cluster>> open(ClusterConfig config);
+  ~Cluster();
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
 
   // --- CLI-facing (Coordinator service) ---
   struct Submitted {
@@ -133,6 +137,7 @@ class Cluster {
                                    Watchers* notify);
 
   const ClusterConfig config_;
+  int lock_fd_ = -1;                       // flock'd <data_dir>/lock, held for life
   std::unique_ptr<BinaryStore> binaries_;  // thread-safe, immutable pointer
   std::unique_ptr<LogStore> logs_;         // thread-safe, immutable pointer
 

@@ -183,5 +183,16 @@ TEST(ClusterRestart, HistoryBinariesAndIdsSurviveAndInFlightJobsFailLoudly) {
   EXPECT_EQ(session->sent[1].start_job().job_id(), queued_id);
 }
 
+TEST(ClusterLock, OneCoordinatorPerDataDirectory) {
+  skein::testing::TempDir dir;
+  auto first = Cluster::open(config_for(dir.path()));
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = Cluster::open(config_for(dir.path()));
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find("in use"), absl::string_view::npos);
+  first->reset();
+  EXPECT_TRUE(Cluster::open(config_for(dir.path())).ok()) << "the lock goes with its owner";
+}
+
 }  // namespace
 }  // namespace skein::coordinator
