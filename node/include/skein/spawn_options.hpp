@@ -61,14 +61,14 @@ class Placement {
 };
 
 struct Resources {
-  double cpus = 0;                  // Ps the task expects to keep busy; 0: no requirement
-  std::uint64_t memory_bytes = 0;   // free memory the node must have; 0: none
-  std::vector<std::string> labels;  // every label must be on the node
+  double cpus = 0;                    // Ps the task expects to keep busy; 0: no requirement
+  std::uint64_t memory_bytes = 0;     // free memory the node must have; 0: none
+  std::vector<std::string> labels{};  // every label must be on the node
 };
 
 struct SpawnOptions {
-  Placement placement;
-  Resources resources;
+  Placement placement{};
+  Resources resources{};
   int max_retries = 3;                              // extra attempts after a failed one (0: none)
   bool retry_exceptions = false;                    // also retry when the task throws
   std::chrono::steady_clock::duration deadline{0};  // zero: none
