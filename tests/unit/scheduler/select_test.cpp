@@ -263,6 +263,45 @@ TEST_P(SelectTest, SelectAgainstPlainOperations) {
   });
 }
 
+TEST_P(SelectTest, StaleSelectWaiterIsSkippedBySecondSender) {
+  // A select parked on a and b; senders hit both at once. One wins the
+  // select; the other must skip the stale Waiter left on its channel and
+  // park, so its value is still there for the next receiver (never lost,
+  // never delivered twice).
+  for (int round = 0; round < 50 / testing::kScale + 5; ++round) {
+    run([] {
+      Chan<int> a(0);
+      Chan<int> b(0);
+      int got = 0;
+      WaitGroup selected;
+      WaitGroup senders;
+      selected.add(1);
+      senders.add(2);
+      go([&] {
+        auto take = [&](std::optional<int> v) { got = *v; };
+        select(recv(a, take), recv(b, take));
+        selected.done();
+      });
+      sleep_for(1ms);
+      go([&] {
+        a.send(1);
+        senders.done();
+      });
+      go([&] {
+        b.send(2);
+        senders.done();
+      });
+      selected.wait();
+      int other = 0;
+      auto take = [&](std::optional<int> v) { other = *v; };
+      select(recv(a, take), recv(b, take));
+      senders.wait();
+      EXPECT_EQ(got + other, 3);
+      EXPECT_NE(got, other);
+    });
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Procs, SelectTest, ::testing::Values(1, 2, 4), testing::procs_name);
 
 TEST(SelectDeathTest, SendCaseOnClosedChannelPanics) {
@@ -274,6 +313,24 @@ TEST(SelectDeathTest, SendCaseOnClosedChannelPanics) {
           Chan<int> ch(1);
           ch.close();
           select(send(ch, 1), default_());
+        });
+      },
+      ::testing::ExitedWithCode(2), "send on closed channel");
+}
+
+TEST(SelectDeathTest, CloseWhileSelectSendIsParkedPanics) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        Runtime rt(Config{.procs = 2});
+        rt.run([] {
+          Chan<int> a(0);
+          Chan<int> b(0);
+          go([a] {
+            sleep_for(std::chrono::milliseconds(20));
+            a.close();
+          });
+          select(send(a, 1), recv(b));
         });
       },
       ::testing::ExitedWithCode(2), "send on closed channel");
