@@ -18,6 +18,8 @@
 #   RUN_TIMEOUT=300   seconds before one run is killed and counted as failed
 #   JOBS=2            parallel jobs when (re)building the Skein side
 #   SKEIN_REBUILD=1   0 skips `cmake --build` of the Skein targets
+#   SOURCE_DESC=...   what BUILD_DIR was built from, for the header (default:
+#                     this checkout's HEAD and its uncommitted scheduler/ files)
 #   MICRO=0           1 also runs the micro-benchmarks (bench/sched/micro_bench
 #                     against bench/go/micro) and prints a second table
 #   MICRO_MIN_TIME=1  seconds per micro-benchmark
@@ -55,10 +57,14 @@ command -v timeout >/dev/null || die "timeout not found (coreutils)"
 cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 echo "## Machine"
 echo
-commit=$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(git -C "$here/.." status --porcelain -- scheduler 2>/dev/null | wc -l)
-if ((dirty > 0)); then
-  commit+=" (plus $dirty uncommitted file(s) in scheduler/)"
+if [[ -n ${SOURCE_DESC:-} ]]; then
+  commit=$SOURCE_DESC
+else
+  commit=$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  dirty=$(git -C "$here/.." status --porcelain -- scheduler 2>/dev/null | wc -l)
+  if ((dirty > 0)); then
+    commit+=" (plus $dirty uncommitted file(s) in scheduler/)"
+  fi
 fi
 echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit"
 echo "- nproc: $(nproc); CPU: ${cpu_model:-unknown}"
