@@ -78,6 +78,7 @@ enum class ChanStatus : std::uint8_t {
   kOk,          // the value was transferred
   kClosed,      // try_recv: the channel is closed and drained
   kWouldBlock,  // no partner and no buffer room / value: the op would park
+  kTimeout,     // recv_for / send_for (timer.hpp): the time ran out first
 };
 
 namespace detail {

@@ -27,6 +27,12 @@
 // All methods may be called from any goroutine or thread, concurrently with
 // each other and with the timer firing.
 //
+// Bounded waits on any channel (a select against a Timer that is stopped on
+// return, so nothing is left armed):
+//   recv_for(ch, d)     kOk with the value, kClosed (closed and drained), or
+//                       kTimeout after d.
+//   send_for(ch, v, d)  kOk (v moved from) or kTimeout (v untouched).
+//
 // Lifetime: the channel lives while a handle to it does. An armed timer keeps
 // its own state alive until it fires or is stopped, so dropping a Timer stops
 // it, and an after(d) timer is freed when it fires (Go's time.After leak note
@@ -37,6 +43,7 @@
 #include <chrono>
 
 #include "skein/chan.hpp"
+#include "skein/select.hpp"
 #include "skein/time.hpp"
 
 namespace skein {
@@ -83,5 +90,24 @@ class Ticker {
  private:
   detail::TimerChan* t_;
 };
+
+template <class T>
+RecvResult<T> recv_for(const Chan<T>& ch, Clock::duration d) {
+  RecvResult<T> r;
+  Timer t(d);
+  select(recv(ch,
+              [&](std::optional<T> v) {
+                r.status = v ? ChanStatus::kOk : ChanStatus::kClosed;
+                r.value = std::move(v);
+              }),
+         recv(t.c(), [&] { r.status = ChanStatus::kTimeout; }));
+  return r;
+}
+
+template <class T>
+ChanStatus send_for(const Chan<T>& ch, T&& v, Clock::duration d) {
+  Timer t(d);
+  return select(send(ch, v), recv(t.c())) == 0 ? ChanStatus::kOk : ChanStatus::kTimeout;
+}
 
 }  // namespace skein

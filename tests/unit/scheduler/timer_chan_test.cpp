@@ -1,6 +1,7 @@
 // after(), Timer and Ticker: never early, Go's Stop/Reset return values, tick
 // dropping for slow receivers, and Stop/Reset racing the firing.
 #include <atomic>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -172,6 +173,30 @@ TEST_P(TimerChanTest, DroppedTimerNeverFires) {
     }  // destroyed: stopped
     sleep_for(20ms);
     EXPECT_EQ(c.try_recv().status, ChanStatus::kWouldBlock);
+  });
+}
+
+TEST_P(TimerChanTest, RecvForAndSendFor) {
+  run([] {
+    Chan<std::unique_ptr<int>> ch(0);
+    const auto start = Clock::now();
+    RecvResult<std::unique_ptr<int>> r = recv_for(ch, 10ms);
+    EXPECT_EQ(r.status, ChanStatus::kTimeout);
+    EXPECT_GE(Clock::now() - start, 10ms);
+    auto v = std::make_unique<int>(3);
+    EXPECT_EQ(send_for(ch, std::move(v), 5ms), ChanStatus::kTimeout);
+    ASSERT_NE(v, nullptr);  // not sent: still ours
+    WaitGroup wg;
+    wg.add(1);
+    go([&] {
+      EXPECT_EQ(*recv_for(ch, 1h).value.value(), 3);
+      wg.done();
+    });
+    EXPECT_EQ(send_for(ch, std::move(v), 1h), ChanStatus::kOk);
+    EXPECT_EQ(v, nullptr);
+    wg.wait();
+    ch.close();
+    EXPECT_EQ(recv_for(ch, 1h).status, ChanStatus::kClosed);
   });
 }
 
