@@ -183,7 +183,8 @@ void Cluster::send_cancel_locked(const v1::JobInfo& job) {
 }
 
 std::optional<std::string> Cluster::choose_node_locked() const {
-  return choose_least_loaded(membership_.stats(), jobs_.active_count_by_node());
+  return choose_least_loaded(membership_.stats(), jobs_.active_count_by_node(),
+                             jobs_.placed_count_by_node());
 }
 
 void Cluster::place_pending_locked(Watchers* notify) {

@@ -152,8 +152,8 @@ void Coordinator::stop() {
   if (server_) {
     server_->Shutdown(std::chrono::system_clock::now() + kStopGrace);
     server_->Wait();
+    logger("coordinator")->info("stopped");
   }
-  logger("coordinator")->info("stopped");
 }
 
 }  // namespace skein::coordinator

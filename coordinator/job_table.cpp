@@ -107,6 +107,16 @@ std::map<std::string, int> JobTable::active_count_by_node() const {
   return out;
 }
 
+std::map<std::string, int> JobTable::placed_count_by_node() const {
+  std::map<std::string, int> out;
+  for (const auto& [id, job] : jobs_) {
+    if (!job.driver_node().empty()) {
+      ++out[job.driver_node()];
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<v1::JobInfo*> JobTable::get(uint64_t job_id) {
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) {
@@ -192,6 +202,7 @@ absl::StatusOr<v1::JobInfo> JobTable::mark_exited(uint64_t job_id, int exit_code
   if (auto s = transition(j, to); !s.ok()) {
     return s;
   }
+  j.set_exited(true);
   j.set_exit_code(exit_code);
   j.set_term_signal(term_signal);
   j.set_error(error);

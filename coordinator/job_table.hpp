@@ -60,6 +60,7 @@ class JobTable {
   std::vector<uint64_t> active_on(const std::string& node_id) const;
   std::vector<uint64_t> unplaced() const;  // PENDING with no driver node, oldest first
   std::map<std::string, int> active_count_by_node() const;
+  std::map<std::string, int> placed_count_by_node() const;  // all states
 
   // Transitions. NOT_FOUND for an unknown job; FAILED_PRECONDITION for an
   // illegal transition (including any change to a terminal job).

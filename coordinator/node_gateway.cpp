@@ -70,8 +70,8 @@ class ConnectReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Coor
     }
     if (!st.ok()) {
       logger("node_gateway")
-          ->warn("closing Connect stream of {}: {}", node_id_.empty() ? "<no hello>" : node_id_,
-                 st.ToString());
+          ->warn("closing Connect stream of {}: {}",
+                 node_id_.empty() ? in_.hello().node_id() : node_id_, st.ToString());
       session_->close(to_grpc(st));
       return;
     }

@@ -72,6 +72,7 @@ TEST(JobTable, ExitCodeAndSignalFail) {
   EXPECT_EQ(fa->state(), v1::JOB_STATE_FAILED);
   EXPECT_EQ(fa->exit_code(), 3);
   EXPECT_EQ(fa->error(), "exit code 3");
+  EXPECT_TRUE(fa->exited());
   auto fb = t.mark_exited(b, 0, 11, 3);
   ASSERT_TRUE(fb.ok());
   EXPECT_EQ(fb->state(), v1::JOB_STATE_FAILED);
@@ -138,6 +139,7 @@ TEST(JobTable, RestoreThenFailInFlightAfterRestart) {
   EXPECT_EQ(after.find(placed)->state(), v1::JOB_STATE_FAILED);
   EXPECT_EQ(after.find(running)->state(), v1::JOB_STATE_FAILED);
   EXPECT_EQ(after.find(running)->error(), "coordinator restarted while the job ran");
+  EXPECT_FALSE(after.find(running)->exited()) << "no exit code to show";
   EXPECT_EQ(after.find(done)->state(), v1::JOB_STATE_SUCCEEDED);
   // Ids continue after the highest restored one; keys still deduplicate.
   EXPECT_EQ(after.create(new_job(), 11).first.job_id(), done + 1);
