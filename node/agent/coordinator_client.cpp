@@ -21,6 +21,9 @@ constexpr auto kHealthyStream = std::chrono::seconds(5);
 // (loopback moves ~1 GB/s; this is slack for a busy machine).
 constexpr auto kFetchBaseDeadline = std::chrono::seconds(30);
 constexpr std::uint64_t kFetchBytesPerSecondFloor = 8 << 20;
+// After a failed write, how long the reader may take to observe the end of
+// the call and its status.
+constexpr auto kReaderGrace = std::chrono::seconds(2);
 
 std::chrono::system_clock::time_point deadline_in(std::chrono::milliseconds d) {
   return std::chrono::system_clock::now() + d;
@@ -85,7 +88,7 @@ void CoordinatorClient::send_event(skein::v1::JobEvent event) {
     std::lock_guard<std::mutex> lock(mu_);
     skein::v1::AgentMessage m;
     *m.mutable_job_event() = std::move(event);
-    events_.push_back(std::move(m));
+    outbox_.push_back(std::move(m));
   }
   cv_.notify_all();
 }
@@ -101,7 +104,7 @@ void CoordinatorClient::send_log(skein::v1::LogChunk chunk) {
     log_bytes_ += chunk.data().size();
     skein::v1::AgentMessage m;
     *m.mutable_log() = std::move(chunk);
-    logs_.push_back(std::move(m));
+    outbox_.push_back(std::move(m));
   }
   cv_.notify_all();
 }
@@ -190,8 +193,7 @@ absl::Status CoordinatorClient::run_stream() {
   auto next_heartbeat = Clock::now();
   while (write_ok) {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_until(lock, next_heartbeat,
-                   [&] { return stop_ || broken || !events_.empty() || !logs_.empty(); });
+    cv_.wait_until(lock, next_heartbeat, [&] { return stop_ || broken || !outbox_.empty(); });
     if (stop_ || broken) {
       break;
     }
@@ -208,27 +210,30 @@ absl::Status CoordinatorClient::run_stream() {
       write_ok = stream->Write(hb);
       continue;
     }
-    // Events first: a job's exit matters more than its last log lines, and
-    // the coordinator tolerates logs arriving after the exit event.
-    skein::v1::AgentMessage m;
-    bool is_event = false;
-    if (!events_.empty()) {
-      m = std::move(events_.front());
-      events_.pop_front();
-      is_event = true;
-    } else {
-      m = std::move(logs_.front());
-      logs_.pop_front();
+    // One FIFO for events and logs: a job's output must reach the
+    // coordinator before its exit event, which ends followed log streams.
+    skein::v1::AgentMessage m = std::move(outbox_.front());
+    outbox_.pop_front();
+    const bool is_log = m.has_log();
+    if (is_log) {
       log_bytes_ -= m.log().data().size();
     }
     lock.unlock();
     write_ok = stream->Write(m);
-    if (!write_ok && is_event) {
+    if (!write_ok && !is_log) {
       std::lock_guard<std::mutex> relock(mu_);
-      events_.push_front(std::move(m));  // resend on the next stream
+      outbox_.push_front(std::move(m));  // an event is resent on the next stream
     }
   }
-  ctx.TryCancel();
+  {
+    // A failed write means the call is over; give the reader a moment to see
+    // the server's status (FAILED_PRECONDITION matters) before cancelling.
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, kReaderGrace, [&] { return broken; });
+    if (stop_ || !broken) {
+      ctx.TryCancel();
+    }
+  }
   reader.join();
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -284,10 +289,9 @@ void CoordinatorClient::session_loop() {
       std::lock_guard<std::mutex> lock(mu_);
       node_id_.clear();
       epoch_ = 0;
-      // Logs of the lost jobs are not wanted by the new identity's session.
-      logs_.clear();
+      // Events and logs of the lost jobs mean nothing to the new identity.
+      outbox_.clear();
       log_bytes_ = 0;
-      events_.clear();
       continue;
     }
     sleep_backoff(backoff);

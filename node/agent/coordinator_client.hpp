@@ -16,11 +16,12 @@
 //     (node_lost: kill its workers, as the protocol requires) and registers
 //     again as a new node.
 //
-// Queues. JobEvents are never dropped: they wait for the next stream (bounded
-// only by the number of jobs). LogChunks are bounded in bytes
-// (max_queued_log_bytes); logs_ready() turns false when the bound is reached,
-// which makes the worker supervisor stop reading pipes (backpressure to the
-// worker) instead of buffering without limit.
+// Outbox. JobEvents and LogChunks share one FIFO, so a job's output always
+// precedes its exit event (the coordinator ends followed log streams at the
+// exit). Events are never dropped: one whose write failed waits for the next
+// stream. LogChunks are bounded in bytes (max_queued_log_bytes): logs_ready()
+// turns false at the bound, which makes the worker supervisor stop reading
+// pipes (backpressure to the worker) instead of buffering without limit.
 #pragma once
 
 #include <atomic>
@@ -118,9 +119,8 @@ class CoordinatorClient {
   std::string node_id_;
   std::uint64_t epoch_ = 0;
   std::chrono::milliseconds period_{1000};
-  std::deque<skein::v1::AgentMessage> events_;
-  std::deque<skein::v1::AgentMessage> logs_;
-  std::size_t log_bytes_ = 0;
+  std::deque<skein::v1::AgentMessage> outbox_;  // events and logs, in order
+  std::size_t log_bytes_ = 0;                   // bytes of LogChunks in outbox_
 };
 
 }  // namespace skein::node

@@ -64,6 +64,10 @@ std::string env_or_die(const char* name) {
   return v;
 }
 
+std::string build_path(const std::string& relative) {
+  return env_or_die("SKEIN_TEST_BUILD_DIR") + "/" + relative;
+}
+
 std::string make_temp_dir(const std::string& prefix) {
   // Short paths: the agent's Unix socket path must stay under 108 bytes.
   std::string tmpl = "/tmp/" + prefix + "XXXXXX";
@@ -278,10 +282,10 @@ CliResult run_command(const std::vector<std::string>& argv_in, std::chrono::mill
 absl::StatusOr<std::unique_ptr<Cluster>> Cluster::start(Options options) {
   std::unique_ptr<Cluster> c(new Cluster());
   c->options_ = options;
-  c->coordinator_bin_ = env_or_die("SKEIN_TEST_COORDINATOR");
-  c->node_bin_ = env_or_die("SKEIN_TEST_NODE");
-  c->cli_bin_ = env_or_die("SKEIN_TEST_CLI");
-  c->job_binary_ = env_or_die("SKEIN_TEST_JOB");
+  c->coordinator_bin_ = build_path("coordinator/skein-coordinator");
+  c->node_bin_ = build_path("node/skein-node");
+  c->cli_bin_ = build_path("cli/skein");
+  c->job_binary_ = build_path("tests/integration/skein_test_job");
   c->dir_ = make_temp_dir("skit");
   if (c->dir_.empty()) {
     return absl::InternalError("mkdtemp failed");

@@ -8,8 +8,8 @@
 // never by name. Every wait is bounded; a timeout is a test failure with the
 // daemon's log tail attached, not a hang.
 //
-// Binaries come from the environment CTest sets (SKEIN_TEST_COORDINATOR,
-// SKEIN_TEST_NODE, SKEIN_TEST_CLI, SKEIN_TEST_JOB).
+// Binaries are found under SKEIN_TEST_BUILD_DIR (set by CTest): the build
+// tree's coordinator/, node/, cli/ and tests/integration/ directories.
 #pragma once
 
 #include <sys/types.h>
@@ -60,6 +60,8 @@ struct CliResult {
 CliResult run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
 
 std::string env_or_die(const char* name);
+// <SKEIN_TEST_BUILD_DIR>/<relative>, e.g. build_path("cli/skein").
+std::string build_path(const std::string& relative);
 std::string make_temp_dir(const std::string& prefix);
 std::string read_file(const std::string& path);
 // VmRSS / VmHWM of a process from /proc/<pid>/status, in bytes (0 if gone).
