@@ -47,8 +47,9 @@ void install_transport(std::unique_ptr<TaskTransport> transport) {
   std::lock_guard<std::mutex> lock(g_mu);
   if (g_context.load(std::memory_order_relaxed) != nullptr) {
     std::fprintf(stderr,
-                 "skein: fatal: install_transport after the first spawn (tasks would be split "
-                 "across transports)\n");
+                 "skein: fatal: install_transport: a transport is already in place (installed "
+                 "before, or the local one made by the first spawn); tasks would be split "
+                 "across transports\n");
     std::fflush(stderr);
     std::_Exit(2);
   }

@@ -14,8 +14,8 @@
 
 namespace skein::detail {
 
-// Installs the transport spawn will use. Fatal if a spawn already happened
-// (its tasks would be split across transports). Any thread.
+// Installs the transport spawn will use. Fatal if one is already in place
+// (installed before, or made by a spawn). Any thread.
 void install_transport(std::unique_ptr<TaskTransport> transport);
 
 // The process's owner table (building the local context if needed).

@@ -102,8 +102,25 @@ struct FnTraits<R (*)(A...)> {
 template <class R, class... A>
 struct FnTraits<R (*)(A...) noexcept> : FnTraits<R (*)(A...)> {};
 
+// The rules at the top of this file, checked where SKEIN_REMOTE and SKEIN_FN
+// instantiate F.
 template <auto F>
-void invoke_remote(std::string_view args, TaskOutcome& out) {
+constexpr bool check_remote_signature() {
+  using Traits = FnTraits<decltype(F)>;
+  static_assert(Traits::kIsFunction, "SKEIN_FN/SKEIN_REMOTE take a non-overloaded free function");
+  if constexpr (Traits::kIsFunction) {
+    static_assert(Traits::kNoOutParams,
+                  "a remote function cannot take non-const lvalue references (no out-parameters)");
+    static_assert(!std::is_reference_v<typename Traits::Result> &&
+                      !std::is_pointer_v<typename Traits::Result>,
+                  "a remote function returns a value (no references or pointers)");
+    return Traits::kNoOutParams;
+  }
+  return false;
+}
+
+template <auto F>
+void invoke_checked(std::string_view args, TaskOutcome& out) {
   using Traits = FnTraits<decltype(F)>;
   using ArgTuple = typename Traits::ArgTuple;
   ArgTuple tuple;
@@ -128,6 +145,15 @@ void invoke_remote(std::string_view args, TaskOutcome& out) {
   }
 }
 
+template <auto F>
+void invoke_remote(std::string_view args, TaskOutcome& out) {
+  if constexpr (!check_remote_signature<F>()) {
+    return;
+  } else {
+    invoke_checked<F>(args, out);
+  }
+}
+
 // One per remote function: the entry SKEIN_REMOTE registered for F.
 template <auto F>
 struct RemoteSlot {
@@ -145,12 +171,7 @@ struct RemoteSlot {
 template <auto F>
 struct RemoteFn {
   using Traits = detail::FnTraits<decltype(F)>;
-  static_assert(Traits::kIsFunction, "SKEIN_FN/SKEIN_REMOTE take a free function");
-  static_assert(Traits::kNoOutParams,
-                "a remote function cannot take non-const lvalue references (no out-parameters)");
-  static_assert(!std::is_reference_v<typename Traits::Result> &&
-                    !std::is_pointer_v<typename Traits::Result>,
-                "a remote function returns a value (no references or pointers)");
+  static_assert(detail::check_remote_signature<F>());
   using Result = typename Traits::Result;
   using ArgTuple = typename Traits::ArgTuple;
 
