@@ -16,6 +16,15 @@
 #include "skein/skein.hpp"
 #include "worker/agent_link.hpp"
 
+// Anchors that keep this object file in every program linking libskein: the
+// C++ one is referenced by <skein/skein.hpp>, the C one by the link option
+// `--undefined=skein_cluster_run_hook_anchor` that skein::skein carries, so
+// even a program that includes only <skein/sched.hpp> gets cluster mode.
+extern "C" {
+extern const int skein_cluster_run_hook_anchor;
+const int skein_cluster_run_hook_anchor = 1;
+}
+
 namespace skein {
 namespace detail {
 const int cluster_run_hook_anchor = 1;
