@@ -38,6 +38,7 @@ enum class MAction : std::uint8_t {
   kYield,        // curg goes to the back of the local run queue
   kYieldGlobal,  // curg goes to the back of the global run queue
   kExit,         // curg finished; recycle its unit
+  kBlockingNoP,  // curg returned from blocking() but lost its P: requeue it
 };
 
 struct M {

@@ -32,9 +32,15 @@ inline constexpr int kLatencyBuckets = 40;  // 2^0 .. 2^39 ns (~9 minutes)
 inline constexpr std::uint32_t kMaxFreeGs =
     64;  // free G units cached per P  // 2^0 .. 2^39 ns (~9 minutes)
 
+// Who holds a P. kSyscall: its M is inside skein::blocking(fn) and still
+// holds it, but sysmon may take it away (CAS kSyscall -> kIdle) and hand it to
+// another M; the blocked M then has to find a new P when fn returns.
+enum class PStatus : std::uint8_t { kIdle, kRunning, kSyscall };
+
 struct alignas(64) P {
   int id = 0;
   Sched* sched = nullptr;
+  std::atomic<PStatus> status{PStatus::kIdle};
 
   RunQueue runq;                     // see runq.hpp for who may touch what
   std::atomic<G*> runnext{nullptr};  // owner sets; thieves may take it by exchange
@@ -55,6 +61,7 @@ struct alignas(64) P {
 
   // Statistics: owner-written, read by snapshots.
   OwnerCounter spawned, finished, switches, steals, stolen, parks, unparks;
+  OwnerCounter blocking_calls;  // also sysmon's "same blocking call?" witness
   OwnerCounter latency[kLatencyBuckets];
 };
 

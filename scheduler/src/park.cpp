@@ -75,6 +75,8 @@ G* current_g() {
 
 void set_park_external(bool external_waker) { tls_park_external = external_waker; }
 
+void add_external_wakers(int delta) { sched_for_caller().add_external_wakers(delta); }
+
 void park(void (*unlock)(void*), void* arg, WaitReason reason) {
   G* g = current_g();
   if (g->foreign_thread) {

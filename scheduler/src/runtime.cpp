@@ -66,6 +66,9 @@ Config Config::from_env() {
       c.stack_size = size;
     }
   }
+  if (const char* v = std::getenv("SKEIN_DEADLOCK"); v != nullptr && *v != '\0') {
+    c.detect_deadlock = std::strcmp(v, "0") != 0;
+  }
   if (const char* v = std::getenv("SKEIN_STACK_GUARD"); v != nullptr && *v != '\0') {
     c.guard_pages = std::strcmp(v, "0") != 0;
   }
@@ -89,8 +92,10 @@ int Runtime::run(std::function<int()> main_fn) {
   };
   auto done = std::make_shared<Done>();
   Runtime* prev = g_current_runtime.exchange(this);
-  auto body = [done, fn = std::move(main_fn)]() mutable {
+  detail::Sched* sched = sched_.get();
+  auto body = [done, sched, fn = std::move(main_fn)]() mutable {
     int code = fn();
+    sched->set_main_running(false);
     std::lock_guard lock(done->mu);
     done->code = code;
     done->done = true;
@@ -101,6 +106,7 @@ int Runtime::run(std::function<int()> main_fn) {
   detail::G* g = sched_->new_g(sizeof(Body), alignof(Body), &detail::invoke_closure<Body>, &storage,
                                std::source_location::current());
   ::new (storage) Body(std::move(body));
+  sched_->set_main_running(true);
   sched_->start_g(g);
   std::unique_lock lock(done->mu);
   done->cv.wait(lock, [&] { return done->done; });

@@ -136,8 +136,6 @@ void g_entry(Transfer t) {
   __builtin_unreachable();
 }
 
-namespace {
-
 // G -> g0 with an action for g0 to carry out once the G's context is saved.
 void switch_to_g0(G* g, MAction action) {
   M* m = current_m();
@@ -147,8 +145,6 @@ void switch_to_g0(G* g, MAction action) {
   resumed_on->g0_ctx = t.from;
   finish_switch(&g->fiber, &resumed_on->g0_fiber);
 }
-
-}  // namespace
 
 // ---- Construction ----------------------------------------------------------
 
@@ -167,14 +163,22 @@ Sched::Sched(const Config& config)
     p->sched = this;
     ps_.push_back(std::move(p));
   }
-  std::lock_guard lock(mu_);
-  for (int i = nprocs_ - 1; i >= 0; --i) {
-    pidle_put(ps_[i].get());
+  {
+    std::lock_guard lock(mu_);
+    for (int i = nprocs_ - 1; i >= 0; --i) {
+      pidle_put(ps_[i].get());
+    }
   }
+  watch_.resize(nprocs_);
+  register_for_sigquit(this);
+  sysmon_ = std::thread([this] { sysmon_main(); });
 }
 
 Sched::~Sched() {
   stopping_.store(true, std::memory_order_seq_cst);
+  unregister_for_sigquit(this);
+  sysmon_note_.wakeup();
+  sysmon_.join();
   std::vector<M*> ms;
   {
     std::lock_guard lock(mu_);
@@ -273,6 +277,9 @@ void Sched::start_g(G* g) {
 
 void Sched::park(G* g, void (*unlock)(void*), void* arg, WaitReason reason) {
   g->wait_reason.store(reason, std::memory_order_relaxed);
+  if (!g->park_external) {
+    nonexternal_waiting_.fetch_add(1, std::memory_order_acq_rel);
+  }
   timespec ts{};
   ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   g->wait_since_ns.store(ts.tv_sec * 1'000'000'000LL + ts.tv_nsec, std::memory_order_relaxed);
@@ -284,6 +291,10 @@ void Sched::park(G* g, void (*unlock)(void*), void* arg, WaitReason reason) {
 
 void Sched::ready(G* g) {
   g->transition(GStatus::kWaiting, GStatus::kRunnable);
+  if (!g->park_external) {
+    g->park_external = true;
+    nonexternal_waiting_.fetch_sub(1, std::memory_order_acq_rel);
+  }
   M* m = current_m();
   P* p = (m != nullptr && m->sched == this) ? m->p : nullptr;
   if (p != nullptr) {
@@ -318,7 +329,12 @@ void Sched::m_main(M* m) {
     }
   }
   for (;;) {
-    G* g = find_runnable(m);
+    // No P after a blocking() call whose P was retaken (or at start): sleep
+    // until one is handed over.
+    while (m->p == nullptr && !stopping_.load(std::memory_order_acquire)) {
+      stop_m(m, TimerHeap::kNever);
+    }
+    G* g = m->p != nullptr ? find_runnable(m) : nullptr;
     if (g == nullptr) {
       break;  // stopping
     }
@@ -340,7 +356,10 @@ void Sched::m_main(M* m) {
   set_current_m(nullptr);
 }
 
-void Sched::acquire_p(M* m, P* p) { m->p = p; }
+void Sched::acquire_p(M* m, P* p) {
+  m->p = p;
+  p->status.store(PStatus::kRunning, std::memory_order_release);
+}
 
 void Sched::execute(M* m, G* g) {
   P* p = m->p;
@@ -381,6 +400,13 @@ void Sched::execute(M* m, G* g) {
       if (!p->runq.push(g)) {
         global_put(g);
       }
+      break;
+    case MAction::kBlockingNoP:
+      // Back from blocking() to find the P retaken and none idle: the G
+      // waits in the global queue, this M sleeps until handed a P.
+      g->ctx = t.from;
+      g->transition(GStatus::kRunning, GStatus::kRunnable);
+      global_put(g);
       break;
     case MAction::kYieldGlobal:
       g->ctx = t.from;
@@ -482,6 +508,9 @@ top:
     }
   }
   std::int64_t deadline = earliest_timer();
+  if (deadline == TimerHeap::kNever) {
+    check_dead();
+  }
   for (;;) {
     stop_m(m, deadline);
     if (stopping_.load(std::memory_order_acquire)) {
@@ -756,11 +785,16 @@ P* Sched::pidle_get() {
     pidle_ = p->idle_link;
     p->idle = false;
     npidle_.fetch_sub(1, std::memory_order_seq_cst);
+    // A P leaves the idle list: the runtime is busy again, sysmon must watch.
+    if (sysmon_sleeping_.load(std::memory_order_seq_cst)) {
+      sysmon_note_.wakeup();
+    }
   }
   return p;
 }
 
 void Sched::pidle_put(P* p) {
+  p->status.store(PStatus::kIdle, std::memory_order_release);
   p->idle_link = pidle_;
   p->idle = true;
   pidle_ = p;

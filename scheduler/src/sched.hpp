@@ -51,6 +51,19 @@ class Sched {
   // Where a timer armed now should go: the current P, or P 0 from a foreign thread.
   P* timer_home();
 
+  // skein::blocking(fn) around fn; from a goroutine of this runtime.
+  void enter_blocking(G* g);
+  void exit_blocking(G* g);
+
+  // Runtime::run brackets the main goroutine with these: deadlock detection
+  // is meaningful only while main runs.
+  void set_main_running(bool running) { main_running_.store(running, std::memory_order_release); }
+  void add_external_wakers(int delta) {
+    external_wakers_.fetch_add(delta, std::memory_order_acq_rel);
+  }
+
+  Note& sysmon_note() { return sysmon_note_; }
+
   SchedStats stats() const;
   std::string dump() const;
   std::int64_t live_goroutines() const;
@@ -94,6 +107,17 @@ class Sched {
   G* gfree_get(P* p);
   void gfree_put(P* p, G* g);
 
+  // sysmon (sysmon.cpp): retakes Ps from long blocking calls, counts
+  // goroutines that run > 10 ms without a yield point, serves SIGQUIT.
+  void sysmon_main();
+  bool retake(std::int64_t now);
+  void handoff_p(P* p);
+  // "all goroutines are asleep" (deadlock.cpp); called by the last M to idle.
+  void check_dead();
+  bool all_asleep() const;
+  bool nothing_can_wake() const;
+  std::uint64_t activity() const;
+
   // Timers.
   void run_timers(P* p, std::int64_t now, bool victim);
   std::int64_t earliest_timer() const;
@@ -125,6 +149,25 @@ class Sched {
   std::atomic<std::uint64_t> thread_parks_{0};
   std::atomic<std::uint64_t> thread_wakes_{0};
 
+  std::atomic<bool> main_running_{false};
+  std::atomic<int> external_wakers_{0};      // foreign threads that may ready() Gs
+  std::atomic<int> nblocking_{0};            // goroutines inside blocking()
+  std::atomic<int> nonexternal_waiting_{0};  // parked Gs a timer/IO/thread will wake
+  std::atomic<std::uint64_t> long_running_{0};
+
+  // sysmon's thread and its wake-up; per-P observations are sysmon-only.
+  std::thread sysmon_;
+  Note sysmon_note_;
+  std::atomic<bool> sysmon_sleeping_{false};
+  struct PWatch {
+    std::uint64_t switches = 0;
+    std::int64_t since_ns = 0;
+    bool reported = false;
+    std::uint64_t blocking_calls = 0;
+    std::int64_t blocking_since_ns = 0;
+  };
+  std::vector<PWatch> watch_;
+
   mutable std::mutex all_mu_;
   G* all_gs_ = nullptr;  // every unit ever created; guarded by all_mu_
 };
@@ -132,5 +175,13 @@ class Sched {
 // The Sched of the calling goroutine's runtime, else the current runtime's,
 // else fatal.
 Sched& sched_for_caller();
+
+// G -> g0 with an action for g0 to carry out once the G's context is saved.
+// From the running goroutine g only.
+void switch_to_g0(G* g, MAction action);
+
+// SIGQUIT prints every registered runtime's goroutines and exits 2 (sysmon.cpp).
+void register_for_sigquit(Sched* s);
+void unregister_for_sigquit(Sched* s);
 
 }  // namespace skein::detail

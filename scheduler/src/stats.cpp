@@ -32,6 +32,7 @@ SchedStats Sched::stats() const {
   }
   s.unparks += foreign_unparks_.load(std::memory_order_relaxed);
   s.thread_parks = thread_parks_.load(std::memory_order_relaxed);
+  s.long_running = long_running_.load(std::memory_order_relaxed);
   s.thread_wakes = thread_wakes_.load(std::memory_order_relaxed);
   s.busy_procs = nprocs_ - npidle_.load(std::memory_order_relaxed);
   s.idle_threads = nmidle_.load(std::memory_order_relaxed);

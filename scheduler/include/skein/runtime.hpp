@@ -46,6 +46,10 @@ struct Config {
   // caught by a canary check when the goroutine switches out. Env:
   // SKEIN_STACK_GUARD=0 turns guard pages off.
   bool guard_pages = true;
+  // Report "all goroutines are asleep - deadlock!" (with the goroutine dump,
+  // exit 2) when every goroutine is parked on something only another
+  // goroutine could release, while main runs. Env: SKEIN_DEADLOCK=0 disables.
+  bool detect_deadlock = true;
 
   // Defaults overridden by the SKEIN_* environment variables above.
   static Config from_env();

@@ -5,6 +5,7 @@
 
 #include "skein/chan.hpp"
 #include "skein/context.hpp"
+#include "skein/blocking.hpp"
 #include "skein/go.hpp"
 #include "skein/mutex.hpp"
 #include "skein/runtime.hpp"

@@ -57,6 +57,12 @@ G* current_g();
 // call). Set by the caller of park; defaults to true.
 void set_park_external(bool external_waker);
 
+// Registers (delta > 0) or unregisters a thread that is not a goroutine but
+// may call ready() on the current runtime's goroutines (e.g. an RPC client's
+// callback thread completing futures). While any is registered, deadlock
+// detection stays quiet: it cannot see what such a thread will do.
+void add_external_wakers(int delta);
+
 // A test-and-test-and-set spin lock for wait queues: held for a handful of
 // instructions, never across a park (park's unlock callback releases it).
 class SpinLock {
