@@ -126,7 +126,9 @@ int run_up(const CommandContext& ctx, const UpArgs& a) {
 
   std::set<std::string> names;
   for (int i = 1; i <= a.nodes; ++i) {
-    const std::string name = absl::StrCat("node-", i);
+    // Agent names ("agent-1") differ from the node ids the coordinator assigns
+    // ("node-7"): agents register in any order, and ids are never reused.
+    const std::string name = absl::StrCat("agent-", i);
     names.insert(name);
     DaemonSpec node;
     node.exe = *node_bin;
@@ -179,7 +181,7 @@ int run_up(const CommandContext& ctx, const UpArgs& a) {
     }
     for (std::size_t i = 1; i < started.size(); ++i) {
       if (!is_running(started[i].first)) {
-        const std::string name = absl::StrCat("node-", i);
+        const std::string name = absl::StrCat("agent-", i);
         const std::string log = (logs / (name + ".log")).string();
         stop_started(started);
         return fail("up", absl::UnavailableError(
