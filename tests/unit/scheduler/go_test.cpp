@@ -80,7 +80,7 @@ TEST_P(GoTest, YieldLetsOthersRun) {
   // Two goroutines alternate through yield: with procs=1 neither can finish
   // unless yield really switches.
   std::atomic<int> turn{0};
-  constexpr int kRounds = 1000;
+  const int kRounds = 1000 / kScale;
   run([&] {
     WaitGroup wg;
     wg.add(2);
