@@ -560,6 +560,14 @@ TEST_F(ServiceTest, JobLifecycleLogsStatsAndCancelThroughARealAgentStream) {
     EXPECT_TRUE(r->Finish().ok());
     followed.set_value({text, final_job});
   });
+  struct JoinOnExit {
+    std::thread& t;
+    ~JoinOnExit() {
+      if (t.joinable()) {
+        t.join();  // bounded by the follower's 10 s deadline
+      }
+    }
+  } join_follower{follower};
 
   ASSERT_TRUE(agent->event(id, v1::JOB_EVENT_KIND_STARTED));
   ASSERT_TRUE(agent->heartbeat(1, id, 12345));
@@ -570,10 +578,18 @@ TEST_F(ServiceTest, JobLifecycleLogsStatsAndCancelThroughARealAgentStream) {
   }
   EXPECT_EQ(get_job(id).state(), v1::JOB_STATE_RUNNING);
   {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(in(milliseconds(5000)));
+    // The heartbeat travels on the same stream after STARTED, but RUNNING
+    // being visible does not mean it has been processed: poll (bounded).
     v1::GetStatsResponse stats;
-    ASSERT_TRUE(cli_->GetStats(&ctx, {}, &stats).ok());
+    for (int i = 0; i < 200; ++i) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(in(milliseconds(5000)));
+      ASSERT_TRUE(cli_->GetStats(&ctx, {}, &stats).ok());
+      if (stats.nodes_size() == 1 && stats.nodes(0).jobs_size() == 1) {
+        break;
+      }
+      std::this_thread::sleep_for(milliseconds(10));
+    }
     ASSERT_EQ(stats.nodes_size(), 1);
     EXPECT_EQ(stats.nodes(0).node().node_id(), reg.node_id());
     ASSERT_EQ(stats.nodes(0).jobs_size(), 1);
@@ -583,7 +599,6 @@ TEST_F(ServiceTest, JobLifecycleLogsStatsAndCancelThroughARealAgentStream) {
   auto fut = followed.get_future();
   ASSERT_EQ(fut.wait_for(std::chrono::seconds(10)), std::future_status::ready);
   auto [text, final_job] = fut.get();
-  follower.join();
   EXPECT_EQ(text, "hello from the job\na warning\n");
   EXPECT_EQ(final_job.state(), v1::JOB_STATE_FAILED);
   EXPECT_EQ(final_job.exit_code(), 3);
