@@ -58,13 +58,17 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::open(ClusterConfig config) {
     return absl::InvalidArgumentError("heartbeat period and miss limit must be > 0");
   }
   std::error_code ec;
-  std::filesystem::create_directories(config.data_dir, ec);
+  bool created = std::filesystem::create_directories(config.data_dir, ec);
   if (ec) {
     return absl::InternalError(
         absl::StrCat("create data dir ", config.data_dir, ": ", ec.message()));
   }
-  std::filesystem::permissions(config.data_dir, std::filesystem::perms::owner_all,
-                               std::filesystem::perm_options::replace, ec);
+  if (created) {
+    // Ours alone. An existing directory is left as the user set it up (never
+    // chmod a shared directory someone passed by mistake).
+    std::filesystem::permissions(config.data_dir, std::filesystem::perms::owner_all,
+                                 std::filesystem::perm_options::replace, ec);
+  }
   std::unique_ptr<Cluster> c(new Cluster(config));
   // One coordinator per data directory: two appenders would interleave the
   // journal. The lock dies with the process, so a crash never leaves it stale.
