@@ -64,7 +64,7 @@ void add_cancel(CLI::App& app, CommandContext& ctx) {
   auto wait_ms = std::make_shared<int>(30000);
   auto* cmd = app.add_subcommand(
       "cancel", "Cancel a job: its processes get SIGTERM, then SIGKILL after a grace period.");
-  cmd->add_option("job", *id, "Job id")->required()->check(CLI::PositiveNumber);
+  cmd->add_option("job", *id, "Job id")->required()->check(job_id_validator());
   cmd->add_option("--reason", *reason, "Recorded in the job's error")->capture_default_str();
   cmd->add_flag("--wait,-w", *wait, "Return only once the job has stopped");
   cmd->add_option("--wait-ms", *wait_ms, "Give up waiting after this long")->capture_default_str();

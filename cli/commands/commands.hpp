@@ -6,6 +6,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
+#include <string>
+
 #include "options.hpp"
 
 namespace skein::cli {
@@ -14,6 +17,25 @@ struct CommandContext {
   GlobalOptions opts;
   int exit_code = 0;
 };
+
+// Accepts a positive job id, with a message that says what one is.
+inline CLI::Validator job_id_validator() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        std::uint64_t v = 0;
+        std::size_t used = 0;
+        try {
+          v = std::stoull(s, &used);
+        } catch (...) {
+          used = 0;
+        }
+        if (used != s.size() || s.empty() || s[0] == '-' || v == 0) {
+          return "'" + s + "' is not a job id (a positive integer; see `skein jobs`)";
+        }
+        return std::string();
+      },
+      "JOB_ID");
+}
 
 void add_up(CLI::App& app, CommandContext& ctx);
 void add_down(CLI::App& app, CommandContext& ctx);

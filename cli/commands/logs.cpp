@@ -29,7 +29,7 @@ void add_logs(CLI::App& app, CommandContext& ctx) {
       "logs",
       "Print a job's output (stdout to stdout, stderr to stderr). With --follow, keep printing "
       "until the job ends.");
-  cmd->add_option("job", *id, "Job id")->required()->check(CLI::PositiveNumber);
+  cmd->add_option("job", *id, "Job id")->required()->check(job_id_validator());
   cmd->add_flag("--follow,-f", *follow, "Keep streaming until the job is finished");
   cmd->callback([&ctx, id, follow] { ctx.exit_code = run_logs(ctx, *id, *follow); });
 }

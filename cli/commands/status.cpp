@@ -61,7 +61,7 @@ void add_status(CLI::App& app, CommandContext& ctx) {
   auto id = std::make_shared<std::uint64_t>(0);
   auto* cmd =
       app.add_subcommand("status", "Show one job: state, result or error, node, binary, times.");
-  cmd->add_option("job", *id, "Job id (see `skein jobs`)")->required()->check(CLI::PositiveNumber);
+  cmd->add_option("job", *id, "Job id (see `skein jobs`)")->required()->check(job_id_validator());
   cmd->callback([&ctx, id] { ctx.exit_code = run_status(ctx, *id); });
 }
 

@@ -17,6 +17,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "agent/orphan_reaper.hpp"
 #include "skein/common/log.hpp"
 #include "skein/common/token.hpp"
 
@@ -87,8 +88,15 @@ absl::Status NodeAgent::start() {
   cache_ = std::make_unique<BinaryCache>(std::filesystem::path(config_.work_dir) / "cache",
                                          config_.max_binary_bytes);
 
+  // A previous run of this agent may have died with workers running: their
+  // helpers survived it. Nothing of theirs may keep running.
+  const auto records = std::filesystem::path(config_.work_dir) / "workers";
+  if (const int n = reap_orphans(records); n > 0) {
+    logger("node")->warn("killed {} process(es) left over from a previous run of this agent", n);
+  }
   SupervisorOptions sup;
   sup.cancel_grace = config_.cancel_grace;
+  sup.records_dir = records.string();
   supervisor_ = std::make_unique<WorkerSupervisor>(sup, static_cast<OutputSink*>(this));
 
   server_ = std::make_unique<WorkerServer>(

@@ -24,6 +24,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "agent/orphan_reaper.hpp"
 
 namespace skein::node {
 namespace {
@@ -423,6 +424,9 @@ struct WorkerSupervisor::Impl {
       watch(w.pidfd.get(), tag(w.serial, kPidfd), EPOLLIN);
     }
     workers.emplace(w.serial, std::move(w));
+    if (!options.records_dir.empty()) {
+      record_worker(options.records_dir, pid);
+    }
     publish_pids();
     if (spec.on_started) {
       spec.on_started(pid);
@@ -514,6 +518,9 @@ struct WorkerSupervisor::Impl {
     w.reaped = true;
     w.wait_status = status;
     w.kill_at.reset();
+    if (!options.records_dir.empty()) {
+      forget_worker(options.records_dir, w.pid);
+    }
     if (w.pidfd) {
       ::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, w.pidfd.get(), nullptr);
       w.pidfd.reset();

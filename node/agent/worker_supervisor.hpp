@@ -98,6 +98,8 @@ struct SupervisorOptions {
   std::chrono::milliseconds drain_timeout{2000};
   // Directory under which per-job cgroups are created, e.g. "skein-<node>".
   std::string cgroup_name = "skein";
+  // Where live workers are recorded for orphan_reaper.hpp; empty = nowhere.
+  std::string records_dir;
 };
 
 class WorkerSupervisor {

@@ -448,6 +448,32 @@ pid_t Cluster::node_pid(const std::string& name) {
   return it == nodes_.end() ? 0 : it->second.pid();
 }
 
+void Cluster::kill_agent(const std::string& name) {
+  auto it = nodes_.find(name);
+  if (it != nodes_.end()) {
+    it->second.kill9();
+  }
+}
+
+absl::StatusOr<std::string> Cluster::agent_name_of_node_id(const std::string& node_id) {
+  auto s = stub();
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  skein::v1::ListNodesRequest req;
+  req.set_include_dead(true);
+  skein::v1::ListNodesResponse resp;
+  absl::Status st = from_grpc(s->ListNodes(&ctx, req, &resp));
+  if (!st.ok()) {
+    return st;
+  }
+  for (const auto& n : resp.nodes()) {
+    if (n.node_id() == node_id) {
+      return n.hostname();
+    }
+  }
+  return absl::NotFoundError(absl::StrCat("no node ", node_id));
+}
+
 absl::StatusOr<pid_t> Cluster::agent_pid_of_node_id(const std::string& node_id) {
   auto s = stub();
   grpc::ClientContext ctx;

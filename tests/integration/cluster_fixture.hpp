@@ -109,6 +109,12 @@ class Cluster {
   // Kills the coordinator (SIGKILL) and starts a new one on the same port with
   // the same data directory.
   absl::Status restart_coordinator();
+  // Name ("node-2") of the agent that registered as this node id.
+  absl::StatusOr<std::string> agent_name_of_node_id(const std::string& node_id);
+  // SIGKILL one agent (by the pid we started), or start it again (same name
+  // and work directory; it registers as a new node).
+  void kill_agent(const std::string& name);
+  absl::Status start_agent(const std::string& name) { return start_node(name); }
   std::string log_tail(const std::string& name);  // "coordinator" or "node-N"
 
  private:

@@ -130,6 +130,15 @@ TEST_F(ClusterTest, CancelKillsTheLoopingJobAndItsHelperProcess) {
   ASSERT_GT(helper, 0);
   EXPECT_TRUE(process_alive(worker));
   EXPECT_TRUE(process_alive(helper));
+  // The worker's environment is the allow-list: agent socket and job id, and
+  // never the cluster token.
+  const std::string environ = read_file(absl::StrCat("/proc/", worker, "/environ"));
+  EXPECT_NE(environ.find("SKEIN_AGENT_SOCKET="), std::string::npos);
+  EXPECT_NE(environ.find(absl::StrCat("SKEIN_JOB_ID=", id)), std::string::npos);
+  const std::string token = read_file(cluster_->token_file()).substr(0, 64);
+  ASSERT_EQ(token.size(), 64u);
+  EXPECT_EQ(environ.find(token), std::string::npos) << "cluster token in a worker's environment";
+  EXPECT_EQ(read_file(absl::StrCat("/proc/", worker, "/cmdline")).find(token), std::string::npos);
 
   CliResult r = cluster_->cli({"cancel", "--wait", std::to_string(id)});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -144,6 +153,46 @@ TEST_F(ClusterTest, CancelKillsTheLoopingJobAndItsHelperProcess) {
   }
   EXPECT_FALSE(process_alive(worker));
   EXPECT_FALSE(process_alive(helper));
+}
+
+// RELIABILITY §3 row 2: an agent killed with SIGKILL takes its worker with
+// it at once (PDEATHSIG); what the worker itself started is reaped when the
+// agent comes back; the coordinator fails the job once the node is declared
+// dead.
+TEST_F(ClusterTest, AgentKilledMidJobLeavesNoProcessBehind) {
+  const std::string pid_file = cluster_->dir() + "/orphan.pids";
+  const std::uint64_t id = submit({"pids", pid_file});
+  const auto deadline = Clock::now() + 20s;
+  while (!std::filesystem::exists(pid_file) && Clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_TRUE(std::filesystem::exists(pid_file));
+  pid_t worker = 0, helper = 0;
+  std::ifstream(pid_file) >> worker >> helper;
+  auto job = cluster_->get_job(id);
+  ASSERT_TRUE(job.ok());
+  auto name = cluster_->agent_name_of_node_id(job->driver_node());
+  ASSERT_TRUE(name.ok()) << name.status();
+
+  cluster_->kill_agent(*name);
+  const auto worker_gone_by = Clock::now() + 5s;
+  while (process_alive(worker) && Clock::now() < worker_gone_by) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_FALSE(process_alive(worker)) << "worker outlived its agent";
+  auto failed = cluster_->wait_terminal(id, 10s);
+  ASSERT_TRUE(failed.ok()) << failed.status();
+  EXPECT_EQ(failed->state(), skein::v1::JOB_STATE_FAILED);
+  std::printf("job error after its agent died: %s\n", failed->error().c_str());
+
+  // The helper (a grandchild of the agent) is reaped by the agent's next run.
+  ASSERT_TRUE(cluster_->start_agent(*name).ok());
+  const auto helper_gone_by = Clock::now() + 10s;
+  while (process_alive(helper) && Clock::now() < helper_gone_by) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_FALSE(process_alive(helper)) << "helper " << helper << " survived the agent restart";
+  EXPECT_TRUE(cluster_->wait_nodes(3, 10s).ok());
 }
 
 TEST_F(ClusterTest, StdoutFloodDoesNotGrowTheAgentWithoutBound) {

@@ -141,7 +141,9 @@ TEST(WorkerSupervisor, RlimitsAreApplied) {
 
 TEST(WorkerSupervisor, CancelKillsTheWholeProcessGroupAfterGrace) {
   RecordingSink sink;
-  WorkerSupervisor sup({.cancel_grace = 200ms}, &sink);
+  SupervisorOptions options;
+  options.cancel_grace = 200ms;
+  WorkerSupervisor sup(options, &sink);
   char tmpl[] = "/tmp/suptestXXXXXX";
   const std::string dir = ::mkdtemp(tmpl);
   const std::string pidfile = dir + "/helper";
