@@ -38,6 +38,22 @@ int main(int argc, char** argv) {
   app.add_option("--tls-key", config.tls.key_file, "Client key (PEM) for mTLS");
   app.add_flag("--insecure", config.insecure,
                "Allow plaintext to a non-loopback coordinator (not recommended)");
+  std::string worker_memory;
+  auto& lim = config.worker_limits;
+  app.add_option(
+      "--worker-memory", worker_memory,
+      "Memory limit per job's workers (cgroup, where writable), e.g. 2G (default: none)");
+  app.add_option("--worker-max-pids", lim.max_pids,
+                 "Process limit per job (pids cgroup, where writable; 0 = none)")
+      ->capture_default_str();
+  app.add_option("--worker-cpu-seconds", lim.cpu_seconds,
+                 "RLIMIT_CPU backstop per worker process in CPU seconds (0 = none)")
+      ->capture_default_str();
+  app.add_option("--worker-max-open-files", lim.max_open_files, "RLIMIT_NOFILE per worker")
+      ->capture_default_str();
+  app.add_option("--worker-max-file-size", lim.max_file_size_bytes,
+                 "RLIMIT_FSIZE per worker in bytes")
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
@@ -54,10 +70,11 @@ int main(int argc, char** argv) {
       config.labels[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
   }
-  if (!memory.empty()) {
+  // "512M" -> bytes; -1 on a malformed size.
+  auto parse_size = [](const std::string& text, const char* flag) -> std::int64_t {
     char* end = nullptr;
-    double v = std::strtod(memory.c_str(), &end);
-    std::string unit = end ? std::string(end) : "";
+    const double v = std::strtod(text.c_str(), &end);
+    const std::string unit = end != nullptr ? std::string(end) : "";
     double mult = 1;
     if (unit == "K" || unit == "k") {
       mult = 1024;
@@ -66,15 +83,28 @@ int main(int argc, char** argv) {
     } else if (unit == "G" || unit == "g") {
       mult = 1024.0 * 1024 * 1024;
     } else if (!unit.empty()) {
-      std::fprintf(stderr, "skein-node: --memory: unknown unit '%s' (use K, M or G)\n",
+      std::fprintf(stderr, "skein-node: %s: unknown unit '%s' (use K, M or G)\n", flag,
                    unit.c_str());
-      return 2;
+      return -1;
     }
     if (v <= 0) {
-      std::fprintf(stderr, "skein-node: --memory must be positive\n");
+      std::fprintf(stderr, "skein-node: %s must be positive\n", flag);
+      return -1;
+    }
+    return static_cast<std::int64_t>(v * mult);
+  };
+  if (!memory.empty()) {
+    config.memory_bytes = parse_size(memory, "--memory");
+    if (config.memory_bytes < 0) {
       return 2;
     }
-    config.memory_bytes = static_cast<std::int64_t>(v * mult);
+  }
+  if (!worker_memory.empty()) {
+    const std::int64_t bytes = parse_size(worker_memory, "--worker-memory");
+    if (bytes < 0) {
+      return 2;
+    }
+    lim.memory_bytes = static_cast<std::uint64_t>(bytes);
   }
 
   skein::node::NodeAgent agent(std::move(config));

@@ -13,6 +13,7 @@
 
 #include <cerrno>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <filesystem>
@@ -143,6 +144,42 @@ std::optional<Cgroup> make_cgroup(const std::string& controller, const std::stri
   return Cgroup{dir, UniqueFd(fd)};
 }
 
+// rmdir of a cgroup fails while it still has tasks (the kernel's rule), so
+// trying is always safe; the killed helpers may need a moment to exit.
+void remove_cgroups(const std::vector<std::filesystem::path>& dirs) {
+  constexpr int kAttempts = 50;
+  for (const auto& dir : dirs) {
+    for (int i = 0; i < kAttempts; ++i) {
+      if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+}
+
+// Per-job cgroups are named job-<job>-<agent pid>-<serial>. Those of an agent
+// that no longer runs (killed before it could clean up) are removed if empty.
+void remove_stale_cgroups(const std::string& group) {
+  for (const char* controller : {"memory", "pids"}) {
+    std::error_code ec;
+    const auto base = std::filesystem::path(kCgroupRoot) / controller / group;
+    for (const auto& e : std::filesystem::directory_iterator(base, ec)) {
+      const std::string name = e.path().filename().string();
+      if (!name.starts_with("job-") || !e.is_directory()) {
+        continue;
+      }
+      const auto last = name.rfind('-');
+      const auto mid = name.rfind('-', last - 1);
+      const pid_t agent =
+          static_cast<pid_t>(std::atol(name.substr(mid + 1, last - mid - 1).c_str()));
+      if (agent > 0 && agent != ::getpid() && ::kill(agent, 0) != 0 && errno == ESRCH) {
+        ::rmdir(e.path().c_str());
+      }
+    }
+  }
+}
+
 }  // namespace
 
 std::string describe_wait_status(int status) {
@@ -202,6 +239,7 @@ struct WorkerSupervisor::Impl {
   std::string read_buf;
 
   Impl(SupervisorOptions o, OutputSink* s) : options(std::move(o)), sink(s) {
+    remove_stale_cgroups(options.cgroup_name);
     epoll.reset(::epoll_create1(EPOLL_CLOEXEC));
     wake.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     epoll_event ev{};
@@ -549,10 +587,7 @@ struct WorkerSupervisor::Impl {
     }
     close_pipe(w, w.out);
     close_pipe(w, w.err);
-    for (const auto& dir : w.cgroups) {
-      std::error_code ec;
-      std::filesystem::remove(dir, ec);
-    }
+    remove_cgroups(w.cgroups);
     WorkerExit e;
     e.job_id = w.job_id;
     e.pid = w.pid;
@@ -672,7 +707,11 @@ struct WorkerSupervisor::Impl {
         int status;
         while (::waitpid(w.pid, &status, 0) < 0 && errno == EINTR) {
         }
+        if (!options.records_dir.empty()) {
+          forget_worker(options.records_dir, w.pid);
+        }
       }
+      remove_cgroups(w.cgroups);
     }
     workers.clear();
     publish_pids();

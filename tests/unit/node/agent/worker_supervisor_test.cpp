@@ -206,6 +206,42 @@ TEST(WorkerSupervisor, ExecFailureIsAnErrorNotACrash) {
   EXPECT_EQ(sup.running(), 0u);
 }
 
+bool cgroup_writable(const char* controller) {
+  const std::string dir = std::string("/sys/fs/cgroup/") + controller;
+  return ::access(dir.c_str(), W_OK) == 0;
+}
+
+TEST(WorkerSupervisor, PidsCgroupCapsForkBombs) {
+  if (!cgroup_writable("pids")) {
+    GTEST_SKIP() << "cgroup v1 pids controller not writable here";
+  }
+  RecordingSink sink;
+  WorkerSupervisor sup({}, &sink);
+  auto spec = spec_for("11", "/bin/sh",
+                       {"sh", "-c", "for i in $(seq 40); do sleep 2 & done; wait; echo finished"});
+  spec.limits.max_pids = 10;
+  ASSERT_TRUE(sup.launch(std::move(spec)).ok());
+  ASSERT_TRUE(sink.wait_exit("11", 30s));
+  std::lock_guard<std::mutex> lock(sink.mu);
+  EXPECT_NE(sink.err["11"].find("fork"), std::string::npos) << sink.err["11"];
+}
+
+TEST(WorkerSupervisor, MemoryCgroupKillsAHog) {
+  if (!cgroup_writable("memory")) {
+    GTEST_SKIP() << "cgroup v1 memory controller not writable here";
+  }
+  RecordingSink sink;
+  WorkerSupervisor sup({}, &sink);
+  // `tail -n 1` keeps a newline-free line in memory: 256 MiB of it.
+  auto spec =
+      spec_for("12", "/bin/sh", {"sh", "-c", "head -c 268435456 /dev/zero | tail -n 1 >/dev/null"});
+  spec.limits.memory_bytes = 32 << 20;
+  ASSERT_TRUE(sup.launch(std::move(spec)).ok());
+  ASSERT_TRUE(sink.wait_exit("12", 60s));
+  // The OOM killer SIGKILLs tail; sh reports it as 128 + 9.
+  EXPECT_EQ(sink.exits["12"].exit_code, 128 + SIGKILL) << sink.exits["12"].message;
+}
+
 TEST(WorkerSupervisor, DestructorKillsRunningWorkers) {
   RecordingSink sink;
   pid_t pid = 0;
