@@ -107,10 +107,14 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::open(ClusterConfig config) {
       nodes[rec.node().node_id()] = rec.node();
     }
   }
+  auto steady_now = std::chrono::steady_clock::now();
   for (const auto& [id, node] : nodes) {
-    c->membership_.restore(node);
+    c->membership_.restore(node, steady_now, config.recovery_window);
   }
-  auto failed = c->jobs_.fail_in_flight_after_restart(now_unix_ms());
+  std::vector<v1::JobInfo> failed;
+  if (config.recovery_window.count() == 0) {
+    failed = c->jobs_.fail_in_flight_after_restart(now_unix_ms());
+  }
   // Compact: one record per node and per job, the in-flight failures included.
   std::vector<v1::JournalRecord> compacted;
   for (const auto& node : c->membership_.list(/*include_dead=*/true)) {
@@ -124,8 +128,11 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::open(ClusterConfig config) {
     return st;
   }
   if (!replay.empty()) {
-    log()->info("recovered {} job(s) and {} node record(s) from {}; {} in-flight job(s) failed",
-                c->jobs_.size(), nodes.size(), c->journal_->path(), failed.size());
+    log()->info(
+        "recovered {} job(s) and {} node record(s) from {}; {} in-flight job(s) failed; "
+        "{} node(s) may reconnect within {} ms",
+        c->jobs_.size(), nodes.size(), c->journal_->path(), failed.size(),
+        c->membership_.list(false).size(), config.recovery_window.count());
   }
   return c;
 }
@@ -187,8 +194,15 @@ void Cluster::send_cancel_locked(const v1::JobInfo& job) {
 }
 
 std::optional<std::string> Cluster::choose_node_locked() const {
-  return choose_least_loaded(membership_.stats(), jobs_.active_count_by_node(),
-                             jobs_.placed_count_by_node());
+  // A node without a stream cannot be told to start anything, and one
+  // restored after a restart may never come back: place on connected nodes.
+  std::vector<v1::NodeStats> connected;
+  for (auto& s : membership_.stats()) {
+    if (sessions_.count(s.node().node_id()) > 0) {
+      connected.push_back(std::move(s));
+    }
+  }
+  return choose_least_loaded(connected, jobs_.active_count_by_node(), jobs_.placed_count_by_node());
 }
 
 void Cluster::place_pending_locked(Watchers* notify) {
@@ -220,6 +234,12 @@ void Cluster::place_pending_locked(Watchers* notify) {
 void Cluster::node_died_locked(const v1::NodeInfo& node, Watchers* notify) {
   log()->warn("node {} (epoch {}) declared dead: {}", node.node_id(), node.epoch(),
               node.dead_reason());
+  // Journaled so a restart never revives it: death is final (RELIABILITY R3).
+  v1::JournalRecord rec;
+  *rec.mutable_node() = node;
+  if (auto st = journal_->append(rec); !st.ok()) {
+    log()->error("journal append for the death of {} failed: {}", node.node_id(), st.ToString());
+  }
   if (auto it = sessions_.find(node.node_id()); it != sessions_.end()) {
     it->second->close(grpc::Status(
         grpc::StatusCode::FAILED_PRECONDITION,

@@ -48,6 +48,10 @@ struct ClusterConfig {
   uint64_t max_binary_bytes = uint64_t{512} << 20;
   uint64_t max_log_bytes_per_job = uint64_t{64} << 20;
   uint32_t cancel_grace_ms = 5000;  // SIGTERM -> SIGKILL grace the agent applies on cancel
+  // After a restart, nodes alive before it may reconnect under their old
+  // identity this long and keep their running jobs (RELIABILITY R5). 0 = the
+  // first-version behaviour: every known node is dead and in-flight jobs fail.
+  std::chrono::milliseconds recovery_window{30000};
 };
 
 // The coordinator's end of one agent's Connect stream.
@@ -71,9 +75,13 @@ class JobWatcher {
 
 class Cluster {
  public:
-  // Opens the data directory, replays the journal (RELIABILITY R5: jobs that
-  // were in flight become FAILED "coordinator restarted while the job ran";
-  // every known node comes back DEAD) and compacts it.
+  // Opens the data directory, replays the journal and compacts it. With a
+  // recovery window, nodes alive before the restart stay ALIVE until the
+  // window ends and keep their jobs if their agents reconnect (Connect with
+  // the old id reconciles hello.running_job_ids); otherwise they die and their
+  // jobs fail "driver node ... lost". With recovery_window == 0 every known node
+  // comes back DEAD and in-flight jobs become FAILED "coordinator restarted
+  // while the job ran" at once.
   // FAILED_PRECONDITION if another coordinator holds <data_dir>/lock.
   static absl::StatusOr<std::unique_ptr<Cluster>> open(ClusterConfig config);
   ~Cluster();
@@ -131,6 +139,7 @@ class Cluster {
   void send_cancel_locked(const v1::JobInfo& job);
   // Places every unplaced PENDING job on the least-loaded live node.
   void place_pending_locked(Watchers* notify);
+  // Least-loaded among live nodes whose agent stream is attached.
   std::optional<std::string> choose_node_locked() const;
   void node_died_locked(const v1::NodeInfo& node, Watchers* notify);
   absl::Status on_job_event_locked(const std::string& node_id, const v1::JobEvent& ev,

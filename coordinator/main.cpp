@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   uint64_t max_binary_mb = 512;
   uint64_t max_log_mb = 64;
   uint32_t cancel_grace_ms = 5000;
+  int recovery_window_ms = 30000;
   cfg.cluster.data_dir = default_data_dir();
 
   app.add_option("--listen", cfg.listen, "host:port to serve on; port 0 picks a free port")
@@ -60,6 +61,11 @@ int main(int argc, char** argv) {
   app.add_option("--cancel-grace-ms", cancel_grace_ms,
                  "SIGTERM -> SIGKILL grace agents apply when a job is cancelled")
       ->capture_default_str();
+  app.add_option("--recovery-window-ms", recovery_window_ms,
+                 "after a restart, agents may reconnect this long and keep their jobs; "
+                 "0 = fail every in-flight job at once")
+      ->check(CLI::Range(0, 3600000))
+      ->capture_default_str();
   app.add_flag("--insecure", cfg.insecure,
                "allow plaintext on a non-loopback --listen (the token is still required)");
   app.add_option("--tls-cert", cfg.tls.cert_file, "PEM server certificate (enables TLS)");
@@ -75,6 +81,7 @@ int main(int argc, char** argv) {
   cfg.cluster.max_binary_bytes = max_binary_mb << 20;
   cfg.cluster.max_log_bytes_per_job = max_log_mb << 20;
   cfg.cluster.cancel_grace_ms = cancel_grace_ms;
+  cfg.cluster.recovery_window = std::chrono::milliseconds(recovery_window_ms);
 
   auto token = skein::load_token(token_file);
   if (!token.ok()) {

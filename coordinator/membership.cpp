@@ -105,6 +105,7 @@ absl::Status Membership::touch(const std::string& node_id, uint64_t epoch, Stead
     return n.status();
   }
   (*n)->last_seen = now;
+  (*n)->recovering = false;
   (*n)->info.set_last_heartbeat_unix_ms(now_unix_ms);
   return absl::OkStatus();
 }
@@ -118,6 +119,7 @@ absl::Status Membership::record_heartbeat(const std::string& node_id, uint64_t e
   }
   Node& node = **n;
   node.last_seen = now;
+  node.recovering = false;
   node.info.set_last_heartbeat_unix_ms(now_unix_ms);
   *node.latest.mutable_load() = hb.load();
   *node.latest.mutable_jobs() = hb.jobs();
@@ -130,6 +132,12 @@ std::vector<v1::NodeInfo> Membership::expire(SteadyTime now) {
   for (auto& [id, n] : nodes_) {
     if (n.info.state() == v1::NODE_STATE_ALIVE && now - n.last_seen > config_.dead_after()) {
       n.info.set_state(v1::NODE_STATE_DEAD);
+      if (n.recovering) {
+        n.info.set_dead_reason(
+            "did not reconnect within the recovery window after a coordinator restart");
+        dead.push_back(n.info);
+        continue;
+      }
       n.info.set_dead_reason(absl::StrCat(
           "no heartbeat for ",
           std::chrono::duration_cast<std::chrono::milliseconds>(now - n.last_seen).count(),
@@ -191,11 +199,21 @@ bool Membership::is_alive(const std::string& node_id) const {
   return n != nullptr && n->state() == v1::NODE_STATE_ALIVE;
 }
 
-void Membership::restore(const v1::NodeInfo& node) {
+void Membership::restore(const v1::NodeInfo& node, SteadyTime now,
+                         std::chrono::milliseconds recovery_window) {
   Node n;
   n.info = node;
-  n.info.set_state(v1::NODE_STATE_DEAD);
-  n.info.set_dead_reason("coordinator restarted; the agent must register again");
+  if (recovery_window.count() > 0 && node.state() == v1::NODE_STATE_ALIVE) {
+    // expire() fires at last_seen + dead_after(): place that at now + window.
+    n.info.set_state(v1::NODE_STATE_ALIVE);
+    n.last_seen = now + recovery_window - config_.dead_after();
+    n.recovering = true;
+  } else {
+    n.info.set_state(v1::NODE_STATE_DEAD);
+    if (n.info.dead_reason().empty()) {
+      n.info.set_dead_reason("coordinator restarted; the agent must register again");
+    }
+  }
   nodes_[node.node_id()] = std::move(n);
   next_epoch_ = std::max(next_epoch_, node.epoch() + 1);
 }

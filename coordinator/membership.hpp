@@ -79,16 +79,19 @@ class Membership {
   const v1::NodeInfo* find(const std::string& node_id) const;
   bool is_alive(const std::string& node_id) const;
 
-  // Replay: a node known before the restart comes back DEAD (its agent must
-  // register again), and the epoch counter moves past it.
-  void restore(const v1::NodeInfo& node);
+  // Replay: the epoch counter moves past `node`. With recovery_window == 0 the
+  // node comes back DEAD (its agent must register again). Otherwise it comes
+  // back ALIVE but silent, and is declared dead unless its agent reconnects
+  // (Connect with the same node_id/epoch) within recovery_window of `now`.
+  void restore(const v1::NodeInfo& node, SteadyTime now, std::chrono::milliseconds recovery_window);
   uint64_t next_epoch() const { return next_epoch_; }
 
  private:
   struct Node {
     v1::NodeInfo info;
-    SteadyTime last_seen;  // meaningful while ALIVE
-    v1::NodeStats latest;  // load + job stats of the last heartbeat
+    SteadyTime last_seen;     // meaningful while ALIVE
+    v1::NodeStats latest;     // load + job stats of the last heartbeat
+    bool recovering = false;  // restored after a restart, not heard from since
   };
   absl::StatusOr<Node*> alive_node(const std::string& node_id, uint64_t epoch);
 

@@ -76,10 +76,12 @@ class RecordingSession : public NodeSession {
   std::vector<grpc::Status> closed;
 };
 
-ClusterConfig config_for(const std::string& dir) {
+ClusterConfig config_for(const std::string& dir,
+                         std::chrono::milliseconds recovery_window = std::chrono::milliseconds(0)) {
   ClusterConfig c;
   c.data_dir = dir;
   c.membership = MembershipConfig{std::chrono::milliseconds(100), 5};
+  c.recovery_window = recovery_window;
   return c;
 }
 
@@ -181,6 +183,83 @@ TEST(ClusterRestart, HistoryBinariesAndIdsSurviveAndInFlightJobsFailLoudly) {
   ASSERT_GE(session->sent.size(), 2u);
   EXPECT_TRUE(session->sent[0].has_ack());
   EXPECT_EQ(session->sent[1].start_job().job_id(), queued_id);
+}
+
+// R5 beyond the first version: with a recovery window, an agent that
+// reconnects under its old identity keeps its running job; a node that does
+// not come back within the window dies and its job fails; a node that was
+// already dead before the restart stays dead.
+TEST(ClusterRestart, RecoveryWindowLetsReconnectingAgentsKeepTheirJobs) {
+  using std::chrono::milliseconds;
+  skein::testing::TempDir dir;
+  std::string sha;
+  v1::RegisterResponse back, gone, dead;
+  uint64_t kept = 0, lost = 0;
+  {
+    auto c = Cluster::open(config_for(dir.path(), milliseconds(300)));
+    ASSERT_TRUE(c.ok()) << c.status();
+    Cluster& cl = **c;
+    sha = store_binary(cl, "binary");
+    v1::RegisterRequest rr;
+    rr.mutable_resources()->set_cpus(2);
+    dead = *cl.register_node(rr);
+    cl.tick(std::chrono::steady_clock::now() + std::chrono::seconds(10));  // `dead` dies
+    back = *cl.register_node(rr);
+    gone = *cl.register_node(rr);
+    auto start_one = [&](const v1::RegisterResponse& reg) {
+      auto s = std::make_shared<RecordingSession>();
+      v1::ConnectHello hello;
+      hello.set_node_id(reg.node_id());
+      hello.set_epoch(reg.epoch());
+      EXPECT_TRUE(cl.attach(hello, s).ok());
+      v1::SubmitJobRequest sr;
+      sr.set_binary_sha256(sha);
+      sr.set_pinned_node(reg.node_id());
+      uint64_t id = cl.submit(sr)->job.job_id();
+      v1::AgentMessage m;
+      m.mutable_job_event()->set_job_id(id);
+      m.mutable_job_event()->set_kind(v1::JOB_EVENT_KIND_STARTED);
+      EXPECT_TRUE(cl.on_agent_message(reg.node_id(), reg.epoch(), m).ok());
+      return id;
+    };
+    kept = start_one(back);
+    lost = start_one(gone);
+  }  // crash
+  auto c = Cluster::open(config_for(dir.path(), milliseconds(300)));
+  ASSERT_TRUE(c.ok()) << c.status();
+  Cluster& cl = **c;
+  EXPECT_EQ(cl.get_job(kept)->state(), v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(cl.get_job(lost)->state(), v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(cl.list_nodes(false).size(), 2u) << "the node dead before the restart stays dead";
+  v1::ConnectHello zombie;
+  zombie.set_node_id(dead.node_id());
+  zombie.set_epoch(dead.epoch());
+  EXPECT_EQ(cl.attach(zombie, std::make_shared<RecordingSession>()).code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  auto session = std::make_shared<RecordingSession>();
+  v1::ConnectHello hello;
+  hello.set_node_id(back.node_id());
+  hello.set_epoch(back.epoch());
+  hello.add_running_job_ids(kept);
+  ASSERT_TRUE(cl.attach(hello, session).ok());
+  cl.tick(std::chrono::steady_clock::now() + milliseconds(200));  // inside the window
+  EXPECT_TRUE(cl.get_job(lost).ok());
+  EXPECT_EQ(cl.get_job(lost)->state(), v1::JOB_STATE_RUNNING);
+  // Window over: `gone` never came back; `back` keeps heartbeating.
+  v1::AgentMessage hb;
+  hb.mutable_heartbeat()->set_seq(1);
+  ASSERT_TRUE(cl.on_agent_message(back.node_id(), back.epoch(), hb).ok());
+  cl.tick(std::chrono::steady_clock::now() + milliseconds(400));
+  EXPECT_EQ(cl.get_job(lost)->state(), v1::JOB_STATE_FAILED);
+  EXPECT_NE(cl.get_job(lost)->error().find("did not reconnect"), std::string::npos)
+      << cl.get_job(lost)->error();
+  EXPECT_EQ(cl.get_job(kept)->state(), v1::JOB_STATE_RUNNING);
+  v1::AgentMessage exited;
+  exited.mutable_job_event()->set_job_id(kept);
+  exited.mutable_job_event()->set_kind(v1::JOB_EVENT_KIND_EXITED);
+  ASSERT_TRUE(cl.on_agent_message(back.node_id(), back.epoch(), exited).ok());
+  EXPECT_EQ(cl.get_job(kept)->state(), v1::JOB_STATE_SUCCEEDED);
 }
 
 TEST(ClusterLock, OneCoordinatorPerDataDirectory) {

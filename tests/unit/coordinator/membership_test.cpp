@@ -116,8 +116,8 @@ TEST(Membership, RestoredNodesAreDeadAndIdsAreNeverReused) {
   auto a = before.register_node(req(), t0, 1);
   auto b = before.register_node(req(), t0, 1);
   Membership after(fast());
-  after.restore(*a);
-  after.restore(*b);
+  after.restore(*a, t0, milliseconds(0));
+  after.restore(*b, t0, milliseconds(0));
   EXPECT_FALSE(after.is_alive(a->node_id()));
   EXPECT_EQ(after.check_alive(b->node_id(), b->epoch()).code(),
             absl::StatusCode::kFailedPrecondition);

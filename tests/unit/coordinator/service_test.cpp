@@ -110,6 +110,7 @@ class ServiceTest : public ::testing::Test {
     cfg.cluster.data_dir = dir_.path() + "/data";
     cfg.cluster.membership = MembershipConfig{milliseconds(100), 5};
     cfg.cluster.max_binary_bytes = max_binary_bytes;
+    cfg.cluster.recovery_window = milliseconds(0);  // restart tests check the fail-loudly mode
     auto c = Coordinator::start(cfg, kToken);
     ASSERT_TRUE(c.ok()) << c.status();
     coord_ = *std::move(c);
