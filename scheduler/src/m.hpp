@@ -69,6 +69,7 @@ struct M {
   bool idle = false;
 
   Note note;
+  std::atomic<bool> in_netpoll{false};  // sleeping in the netpoller, not on note
 
   std::uint32_t fastrand() noexcept {
     // xorshift32: cheap and good enough for victim choice.

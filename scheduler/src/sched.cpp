@@ -41,6 +41,7 @@
 #include <thread>
 
 #include "current.hpp"
+#include "netpoll.hpp"
 #include "panic.hpp"
 
 namespace skein::detail {
@@ -156,6 +157,7 @@ Sched::Sched(const Config& config)
                   : std::max(1, static_cast<int>(std::thread::hardware_concurrency()))),
       sleep_until_(TimerHeap::kNever) {
   config_.procs = nprocs_;
+  netpoll_ = std::make_unique<Netpoll>();
   ps_.reserve(nprocs_);
   for (int i = 0; i < nprocs_; ++i) {
     auto p = std::make_unique<P>();
@@ -179,6 +181,7 @@ Sched::~Sched() {
   unregister_for_sigquit(this);
   sysmon_note_.wakeup();
   sysmon_.join();
+  netpoll_->io().stop();  // an M blocked in the poller returns, now or later
   std::vector<M*> ms;
   {
     std::lock_guard lock(mu_);
@@ -187,7 +190,7 @@ Sched::~Sched() {
     }
   }
   for (M* m : ms) {
-    m->note.wakeup();
+    wake_m(m);
   }
   for (M* m : ms) {
     if (m->thread.joinable()) {
@@ -462,6 +465,14 @@ top:
       return g;
     }
   }
+  // Network events, if anyone waits for one and no M is blocked polling.
+  if (netpoll_->waiters.load(std::memory_order_acquire) > 0 &&
+      netpoll_m_.load(std::memory_order_acquire) == nullptr) {
+    netpoll_->poll();
+    if (G* g = runq_get(p)) {
+      return g;
+    }
+  }
   // Steal, unless enough Ms are already spinning: spinning Ms burn CPU, so at
   // most half the busy Ps' worth may spin at once (proc.go's bound).
   const int busy = nprocs_ - npidle_.load(std::memory_order_relaxed);
@@ -579,10 +590,18 @@ G* Sched::steal_work(M* m, P* p) {
 
 void Sched::stop_m(M* m, std::int64_t deadline_ns) {
   std::int64_t timeout = -1;
+  bool poller = false;
   {
     std::lock_guard lock(mu_);
     if (stopping_.load(std::memory_order_acquire)) {
       return;
+    }
+    // One idle M blocks in the netpoller while any goroutine waits for I/O.
+    if (netpoll_->waiters.load(std::memory_order_acquire) > 0 &&
+        netpoll_m_.load(std::memory_order_relaxed) == nullptr) {
+      netpoll_m_.store(m, std::memory_order_release);
+      m->in_netpoll.store(true, std::memory_order_release);
+      poller = true;
     }
     m->idle = true;
     m->idle_link = midle_;
@@ -596,8 +615,16 @@ void Sched::stop_m(M* m, std::int64_t deadline_ns) {
     }
   }
   thread_parks_.fetch_add(1, std::memory_order_relaxed);
-  m->note.sleep(timeout);
+  if (poller) {
+    netpoll_->run_one_until(timeout < 0 ? -1 : deadline_ns);
+  } else {
+    m->note.sleep(timeout);
+  }
   std::lock_guard lock(mu_);
+  if (poller) {
+    netpoll_m_.store(nullptr, std::memory_order_release);
+    m->in_netpoll.store(false, std::memory_order_release);
+  }
   m->note.clear();
   if (timer_sleeper_ == m) {
     timer_sleeper_ = nullptr;
@@ -655,8 +682,12 @@ void Sched::start_m(P* p, bool spinning) {
   if (M* m = midle_get()) {
     m->nextp = p;
     m->next_spinning = spinning;
+    const bool in_netpoll = m->in_netpoll.load(std::memory_order_acquire);
     lock.unlock();
     m->note.wakeup();
+    if (in_netpoll) {
+      netpoll_->interrupt();
+    }
     return;
   }
   if (static_cast<int>(all_ms_.size()) >= config_.max_threads) {
@@ -692,7 +723,14 @@ void Sched::wake_timer_sleeper(std::int64_t when_ns) {
     }
   }
   if (to_wake != nullptr) {
-    to_wake->note.wakeup();
+    wake_m(to_wake);
+  }
+}
+
+void Sched::wake_m(M* m) {
+  m->note.wakeup();
+  if (m->in_netpoll.load(std::memory_order_acquire)) {
+    netpoll_->interrupt();
   }
 }
 

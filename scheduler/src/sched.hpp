@@ -22,6 +22,8 @@
 
 namespace skein::detail {
 
+class Netpoll;
+
 class Sched {
  public:
   explicit Sched(const Config& config);
@@ -63,6 +65,7 @@ class Sched {
   }
 
   Note& sysmon_note() { return sysmon_note_; }
+  Netpoll& netpoll() { return *netpoll_; }
 
   SchedStats stats() const;
   std::string dump() const;
@@ -88,6 +91,8 @@ class Sched {
   // Waking.
   void wakep();
   void start_m(P* p, bool spinning);  // requires mu_ NOT held
+  // Wakes a sleeping M, whether on its futex or blocked in the netpoller.
+  void wake_m(M* m);
 
   // Run queues.
   // Returns true if the local queue was full and half of it spilled to the
@@ -149,6 +154,8 @@ class Sched {
   std::atomic<std::uint64_t> thread_parks_{0};
   std::atomic<std::uint64_t> thread_wakes_{0};
 
+  std::unique_ptr<Netpoll> netpoll_;
+  std::atomic<M*> netpoll_m_{nullptr};  // the idle M blocked in the netpoller; set under mu_
   std::atomic<bool> main_running_{false};
   std::atomic<int> external_wakers_{0};      // foreign threads that may ready() Gs
   std::atomic<int> nblocking_{0};            // goroutines inside blocking()
