@@ -6,14 +6,17 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
 #include "sched_fixture.hpp"
+#include "skein/blocking.hpp"
 #include "skein/chan.hpp"
 #include "skein/select.hpp"
 #include "skein/spawn.hpp"
@@ -366,6 +369,37 @@ TEST_P(RemoteSpawnTest, PlacementIsRecordedButLocal) {
 
 TEST_P(RemoteSpawnTest, NestedSpawnFromATask) {
   run([] { EXPECT_EQ(spawn(SKEIN_FN(sum_of_squares), 20).get(), 2870); });
+}
+
+TEST_P(RemoteSpawnTest, SpawnAndGetFromAPlainThread) {
+  // spawn from a thread that is not a goroutine while the runtime runs: get()
+  // blocks that thread (not a P) until the goroutine that runs the task ends.
+  run([] {
+    long got = 0;
+    std::thread t([&] { got = spawn(SKEIN_FN(sum_of_squares), 10).get(); });
+    // join blocks the OS thread: hand the P over meanwhile, or with one P
+    // nothing could run the tasks.
+    blocking([&] { t.join(); });
+    EXPECT_EQ(got, 385);
+  });
+}
+
+TEST_P(RemoteSpawnTest, SequentialRoundTrips) {
+  run([] {
+    const int n = 20'000 / testing::kScale;
+    long sum = 0;
+    const auto t0 = Clock::now();
+    for (int i = 0; i < n; ++i) {
+      sum += spawn(SKEIN_FN(square), i % 100).get();
+    }
+    const double ns = std::chrono::duration<double, std::nano>(Clock::now() - t0).count() / n;
+    long want = 0;
+    for (int i = 0; i < n; ++i) {
+      want += static_cast<long>(i % 100) * (i % 100);
+    }
+    EXPECT_EQ(sum, want);
+    std::printf("[ info ] local spawn + get round trip: %.0f ns\n", ns);
+  });
 }
 
 SKEIN_INSTANTIATE_PROCS(RemoteSpawnTest);
