@@ -126,5 +126,34 @@ TEST(Membership, RestoredNodesAreDeadAndIdsAreNeverReused) {
   EXPECT_EQ(c->node_id(), "node-3");
 }
 
+TEST(Membership, RecoveryWindowRevivesOnlyLiveNodesUntilItEnds) {
+  Membership before(fast());
+  SteadyTime t0{};
+  auto alive = before.register_node(req(), t0, 1);
+  auto dead = before.register_node(req(), t0, 1);
+  ASSERT_TRUE(before.touch(alive->node_id(), alive->epoch(), t0 + milliseconds(450), 1).ok());
+  ASSERT_EQ(before.expire(t0 + milliseconds(600)).size(), 1u);  // `dead` dies
+  Membership after(fast());
+  SteadyTime restart = t0 + std::chrono::seconds(100);
+  after.restore(*before.find(alive->node_id()), restart, milliseconds(2000));
+  after.restore(*before.find(dead->node_id()), restart, milliseconds(2000));
+  EXPECT_TRUE(after.check_alive(alive->node_id(), alive->epoch()).ok());
+  EXPECT_EQ(after.check_alive(dead->node_id(), dead->epoch()).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(after.expire(restart + milliseconds(1999)).empty());
+  auto gone = after.expire(restart + milliseconds(2001));
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_NE(gone[0].dead_reason().find("recovery window"), std::string::npos);
+  // A node that reconnects in time is a normal node again: the usual
+  // heartbeat rule (100 ms x 5 from its last message) replaces the window.
+  Membership again(fast());
+  again.restore(*before.find(alive->node_id()), restart, milliseconds(2000));
+  ASSERT_TRUE(again.touch(alive->node_id(), alive->epoch(), restart + milliseconds(100), 1).ok());
+  EXPECT_TRUE(again.expire(restart + milliseconds(600)).empty());
+  auto later = again.expire(restart + milliseconds(601));
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_NE(later[0].dead_reason().find("no heartbeat"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace skein::coordinator
