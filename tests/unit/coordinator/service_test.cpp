@@ -526,11 +526,16 @@ TEST_F(ServiceTest, JobLifecycleLogsStatsAndCancelThroughARealAgentStream) {
   EXPECT_EQ(ack.ack().heartbeat_period_ms(), 100u);
   EXPECT_EQ(ack.ack().miss_limit(), 5u);
 
+  auto t_submit = std::chrono::steady_clock::now();
   auto sub = submit(sha, "", {"--leaves", "10"});
   ASSERT_TRUE(sub.ok());
   uint64_t id = sub->job().job_id();
   EXPECT_EQ(sub->job().driver_node(), reg.node_id());
   auto start = agent->read();
+  std::printf("SubmitJob call -> StartJob at the agent: %lld us\n",
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                         std::chrono::steady_clock::now() - t_submit)
+                                         .count()));
   ASSERT_TRUE(start.has_start_job());
   EXPECT_EQ(start.start_job().job_id(), id);
   EXPECT_EQ(start.start_job().binary_sha256(), sha);
