@@ -40,8 +40,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--port-file,--ready-file", cfg.port_file,
                  "write the bound host:port here (atomically) once serving");
-  app.add_option("--data-dir", cfg.cluster.data_dir, "journal, binaries and logs live here")
-      ->capture_default_str();
+  std::string state_dir;
+  auto* data_dir_opt =
+      app.add_option("--data-dir", cfg.cluster.data_dir, "journal, binaries and logs live here")
+          ->capture_default_str();
+  app.add_option("--state-dir", state_dir,
+                 "cluster state directory; the data dir defaults to <state-dir>/coordinator");
   app.add_option("--token-file", token_file,
                  "file (mode 0600) holding the cluster token; never pass the token itself")
       ->required();
@@ -74,6 +78,9 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
+  if (!state_dir.empty() && data_dir_opt->count() == 0) {
+    cfg.cluster.data_dir = state_dir + "/coordinator";
+  }
   skein::set_log_level(log_level);
   auto log = skein::logger("coordinator");
   cfg.cluster.membership.heartbeat_period = std::chrono::milliseconds(heartbeat_ms);
