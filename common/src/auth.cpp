@@ -201,8 +201,14 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> make_channel(const std::string& t
         absl::StrCat("refusing plaintext connection to non-loopback ", target,
                      ": configure a TLS CA, or pass --insecure"));
   }
+  return make_plaintext_channel(target, config.token, args);
+}
+
+std::shared_ptr<grpc::Channel> make_plaintext_channel(const std::string& target,
+                                                      const std::string& token,
+                                                      const grpc::ChannelArguments& args) {
   std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> factories;
-  factories.push_back(std::make_unique<TokenInterceptorFactory>(config.token));
+  factories.push_back(std::make_unique<TokenInterceptorFactory>(token));
   return grpc::experimental::CreateCustomChannelWithInterceptors(
       target, grpc::InsecureChannelCredentials(), args, std::move(factories));
 }

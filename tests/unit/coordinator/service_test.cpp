@@ -856,6 +856,15 @@ TEST(InsecureMode, EveryMethodStillRequiresTheToken) {
   v1::ListNodesResponse resp;
   grpc::Status st = stub->ListNodes(&ctx, {}, &resp);
   EXPECT_TRUE(st.ok()) << st.error_message();
+  // The plaintext + interceptor transport used for non-loopback targets.
+  for (const char* token : {kToken, kWrongToken}) {
+    auto plain_stub = v1::Coordinator::NewStub(make_plaintext_channel(target, token));
+    grpc::ClientContext pctx;
+    pctx.set_deadline(in(milliseconds(5000)));
+    v1::ListNodesResponse presp;
+    EXPECT_EQ(plain_stub->ListNodes(&pctx, {}, &presp).error_code(),
+              token == kToken ? grpc::StatusCode::OK : grpc::StatusCode::UNAUTHENTICATED);
+  }
   EXPECT_TRUE((*c)->cluster().list_jobs({}, 0).empty());
   (*c)->stop();
 }

@@ -115,4 +115,12 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> make_channel(
     const std::string& target, const AuthConfig& config,
     const grpc::ChannelArguments& args = grpc::ChannelArguments());
 
+// The --insecure transport on its own: plaintext, with a client interceptor
+// adding the bearer header to every call (call credentials are refused on
+// plaintext channels). make_channel uses it for non-loopback targets when
+// config.insecure; exposed so tests can exercise it on 127.0.0.1.
+std::shared_ptr<grpc::Channel> make_plaintext_channel(
+    const std::string& target, const std::string& token,
+    const grpc::ChannelArguments& args = grpc::ChannelArguments());
+
 }  // namespace skein
