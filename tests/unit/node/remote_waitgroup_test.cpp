@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "remote/remote_context.hpp"
 #include "sched_fixture.hpp"
 #include "skein/go.hpp"
 #include "skein/spawn.hpp"
@@ -126,6 +127,7 @@ TEST_P(RemoteWaitGroupTest, WaitThrowsNamingEveryFailedTask) {
 
 TEST_P(RemoteWaitGroupTest, DeadlineBoundsWait) {
   run([] {
+    const std::uint64_t dup_before = detail::process_owner_table().counters().duplicates;
     DistWaitGroup wg;
     spawn(wg, SKEIN_FN(nap), 1);
     const std::uint64_t slow = spawn(wg, SpawnOptions{.deadline = 20ms}, SKEIN_FN(nap), 400);
@@ -138,8 +140,14 @@ TEST_P(RemoteWaitGroupTest, DeadlineBoundsWait) {
       EXPECT_EQ(e.task_id(), slow);
     }
     EXPECT_LT(Clock::now() - t0, 300ms);
-    sleep_for(420ms);  // let the abandoned attempt end; its completion is ignored
+    // The abandoned attempt ends later; its completion is dropped as a duplicate.
+    for (int i = 0; i < 1000 && detail::process_owner_table().counters().duplicates == dup_before;
+         ++i) {
+      sleep_for(10ms);
+    }
+    EXPECT_EQ(detail::process_owner_table().counters().duplicates, dup_before + 1);
     EXPECT_EQ(wg.count(), 0);
+    EXPECT_EQ(wg.failures().size(), 1u);
   });
 }
 
