@@ -418,6 +418,35 @@ TEST_F(ClusterTest, TenMegabyteBinaryFirstLogLineLatency) {
   EXPECT_LT(ms, 5s);  // target 500 ms; bound loosely on a shared 2-core machine
 }
 
+TEST_F(ClusterTest, JoinAddsANodeThatRunsJobsAndDownStopsIt) {
+  const std::string state = make_temp_dir("skjoin");
+  const std::string cli = build_path("cli/skein");
+  CliResult join = run_command({cli, "--state-dir", state, "--token-file", cluster_->token_file(),
+                                "join", "--coordinator", cluster_->address(), "--node-name",
+                                "joiner", "--labels", "role=extra"},
+                               30s);
+  ASSERT_EQ(join.exit_code, 0) << join.out << join.err;
+  EXPECT_NE(join.out.find("joined " + cluster_->address()), std::string::npos) << join.out;
+  ASSERT_TRUE(cluster_->wait_nodes(4, 10s).ok());
+  CliResult nodes = cluster_->cli({"nodes"});
+  EXPECT_NE(nodes.out.find("joiner"), std::string::npos) << nodes.out;
+  EXPECT_NE(nodes.out.find("role=extra"), std::string::npos) << nodes.out;
+  // Pin a job to the joined node: it runs there.
+  const auto at = join.out.find(" as ");
+  ASSERT_NE(at, std::string::npos);
+  const std::string node_id = join.out.substr(at + 4, join.out.find(' ', at + 4) - at - 4);
+  CliResult r = cluster_->cli(
+      {"submit", "--wait", "--pin", node_id, cluster_->job_binary(), "--", "hello", "pinned"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("driver on " + node_id), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("[pinned]"), std::string::npos) << r.out;
+  CliResult down = run_command({cli, "--state-dir", state, "down"}, 30s);
+  EXPECT_EQ(down.exit_code, 0) << down.err;
+  EXPECT_NE(down.out.find("stopped 1 process"), std::string::npos) << down.out;
+  std::error_code ec;
+  std::filesystem::remove_all(state, ec);
+}
+
 // `skein up` / `skein down` themselves, with a private state directory.
 TEST(SkeinUpDown, UpThreeNodesThenDownStopsExactlyThosePids) {
   const std::string cli = build_path("cli/skein");
