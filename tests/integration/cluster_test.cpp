@@ -394,6 +394,27 @@ TEST_F(ClusterTest, CoordinatorRestartKeepsJobHistoryAndBinaries) {
   EXPECT_EQ(job->state(), skein::v1::JOB_STATE_SUCCEEDED) << job->error();
 }
 
+// R5: with the coordinator's recovery window, agents reconnect under their
+// old node id, report the jobs still running, and those jobs finish normally
+// with their whole output.
+TEST_F(ClusterTest, RunningJobSurvivesACoordinatorRestart) {
+  const std::uint64_t id = submit({"work", "3"});
+  const auto running_by = Clock::now() + 10s;
+  auto job = cluster_->get_job(id);
+  while (job.ok() && job->state() != skein::v1::JOB_STATE_RUNNING && Clock::now() < running_by) {
+    std::this_thread::sleep_for(10ms);
+    job = cluster_->get_job(id);
+  }
+  ASSERT_TRUE(job.ok());
+  ASSERT_EQ(job->state(), skein::v1::JOB_STATE_RUNNING);
+  ASSERT_TRUE(cluster_->restart_coordinator().ok());
+  auto done = cluster_->wait_terminal(id, 30s);
+  ASSERT_TRUE(done.ok()) << done.status() << cluster_->log_tail("coordinator");
+  EXPECT_EQ(done->state(), skein::v1::JOB_STATE_SUCCEEDED) << done->error();
+  CliResult logs = cluster_->cli({"logs", std::to_string(id)});
+  EXPECT_NE(logs.out.find("work done"), std::string::npos) << logs.out << logs.err;
+}
+
 TEST_F(ClusterTest, TenMegabyteBinaryFirstLogLineLatency) {
   // Pad the job binary to 10 MB: trailing bytes do not change what runs.
   const std::string big = cluster_->dir() + "/big_job";
