@@ -83,6 +83,12 @@ bool CoordinatorClient::wait_connected(std::chrono::milliseconds timeout) {
          connected_.load();
 }
 
+bool CoordinatorClient::flush(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, timeout, [this] { return outbox_.empty() || !connected_.load(); }) &&
+         outbox_.empty();
+}
+
 void CoordinatorClient::send_event(skein::v1::JobEvent event) {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -224,6 +230,7 @@ absl::Status CoordinatorClient::run_stream() {
       std::lock_guard<std::mutex> relock(mu_);
       outbox_.push_front(std::move(m));  // an event is resent on the next stream
     }
+    cv_.notify_all();  // flush() waits for an empty outbox
   }
   {
     // A failed write means the call is over; give the reader a moment to see

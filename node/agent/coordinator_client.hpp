@@ -94,6 +94,10 @@ class CoordinatorClient {
   absl::Status fetch_binary(const std::string& sha256, std::uint64_t size,
                             const BinaryCache::ChunkSink& sink);
 
+  // Waits until everything queued has been written to a stream (or the
+  // timeout passes, or no stream is up). For an orderly shutdown.
+  bool flush(std::chrono::milliseconds timeout);
+
   std::string node_id() const;
   bool connected() const { return connected_.load(); }
   // Waits until the first stream is acknowledged; false on timeout.

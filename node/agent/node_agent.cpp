@@ -49,6 +49,10 @@ constexpr const char* kInheritedEnv[] = {"PATH", "LANG",        "LC_ALL",
                                          "TZ",   "SKEIN_PROCS", "SKEIN_STACK_SIZE"};
 constexpr const char* kDefaultPath = "/usr/local/bin:/usr/bin:/bin";
 
+// At shutdown, how long past the cancel grace we wait for workers to be
+// reaped and for their exit events to be written.
+constexpr auto kExitReportSlack = std::chrono::milliseconds(500);
+
 // A job's local log is written in 64 KiB pieces; LogChunk carries at most that.
 constexpr std::size_t kMaxLogChunk = 64 * 1024;
 
@@ -199,12 +203,21 @@ void NodeAgent::stop() {
     stopping_ = true;
     starters.swap(starters_);
   }
-  // Kill workers first so their exits are still reported if the stream is
-  // up, then close the stream and the socket.
+  // Stop workers first (SIGTERM, then SIGKILL after the grace) and give
+  // their exit events a moment to reach the coordinator, then close the
+  // stream and the socket.
   if (supervisor_) {
     for (std::uint64_t id : running_job_ids()) {
       [[maybe_unused]] absl::Status s = supervisor_->cancel(std::to_string(id));
     }
+    const auto deadline =
+        std::chrono::steady_clock::now() + config_.cancel_grace + kExitReportSlack;
+    while (!running_job_ids().empty() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  if (client_) {
+    client_->flush(kExitReportSlack);
   }
   if (client_) {
     client_->stop();
