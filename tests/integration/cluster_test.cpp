@@ -86,6 +86,23 @@ TEST_F(ClusterTest, SubmitWaitPrintsOutputAndLogsKeepsIt) {
   EXPECT_NE(status.out.find("exit 0"), std::string::npos) << status.out;
 }
 
+TEST_F(ClusterTest, ANonExecutableUploadFailsToStartWithTheReason) {
+  const std::string text = cluster_->dir() + "/not_a_program.txt";
+  std::ofstream(text) << "this is not an ELF file\n";
+  CliResult r = cluster_->cli({"submit", "--wait", text});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("Exec format error"), std::string::npos) << r.err;
+  for (pid_t pid : cluster_->agent_pids()) {
+    EXPECT_TRUE(process_alive(pid));
+  }
+}
+
+TEST(LocalMode, TheSameJobBinaryRunsDirectlyWithoutACluster) {
+  CliResult r = run_command({build_path("tests/integration/skein_test_job"), "hello", "x"}, 20s);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "hello from job (local) [x]\n");
+}
+
 TEST_F(ClusterTest, ExitCodePropagatesToSubmitWaitAndJobStatus) {
   CliResult r = cluster_->cli({"submit", "--wait", cluster_->job_binary(), "--", "exit", "7"});
   EXPECT_EQ(r.exit_code, 7) << r.err;
@@ -442,10 +459,10 @@ TEST_F(ClusterTest, TenMegabyteBinaryFirstLogLineLatency) {
 TEST_F(ClusterTest, JoinAddsANodeThatRunsJobsAndDownStopsIt) {
   const std::string state = make_temp_dir("skjoin");
   const std::string cli = build_path("cli/skein");
-  CliResult join = run_command({cli, "--state-dir", state, "--token-file", cluster_->token_file(),
-                                "join", "--coordinator", cluster_->address(), "--node-name",
-                                "joiner", "--labels", "role=extra"},
-                               30s);
+  CliResult join = run_command(
+      {cli, "--state-dir", state, "--token-file", cluster_->token_file(), "join", "--coordinator",
+       cluster_->address(), "--node-name", "joiner", "--labels", "role=extra"},
+      30s);
   ASSERT_EQ(join.exit_code, 0) << join.out << join.err;
   EXPECT_NE(join.out.find("joined " + cluster_->address()), std::string::npos) << join.out;
   ASSERT_TRUE(cluster_->wait_nodes(4, 10s).ok());
