@@ -52,6 +52,9 @@ void stop_started(const std::vector<std::pair<PidRecord, std::string>>& started)
 
 int run_up(const CommandContext& ctx, const UpArgs& a) {
   const auto began = Clock::now();
+  const std::int64_t began_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count();
   if (a.nodes < 0) {
     return fail("up", absl::InvalidArgumentError("--nodes must be >= 0"));
   }
@@ -169,7 +172,9 @@ int run_up(const CommandContext& ctx, const UpArgs& a) {
     if (st.ok()) {
       alive = 0;
       for (const auto& n : resp.nodes()) {
-        if (n.state() == skein::v1::NODE_STATE_ALIVE && names.count(n.hostname())) {
+        // Only registrations of this run count (a journal may hold older ones).
+        if (n.state() == skein::v1::NODE_STATE_ALIVE && names.count(n.hostname()) &&
+            n.registered_unix_ms() >= began_unix_ms) {
           ++alive;
         }
       }
