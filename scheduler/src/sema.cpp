@@ -14,14 +14,13 @@ bool Sema::try_acquire() noexcept {
 }
 
 void Sema::acquire(WaitReason reason) {
-  if (try_acquire()) {
-    return;
-  }
   Waiter w;
   w.g = current_g();
   lock_.lock();
-  // Re-check under the lock: release() either incremented count_ before we
-  // locked, or will find us on the list.
+  // Tokens are taken only under the lock (no lock-free fast path): release()
+  // publishes a token and then unlocks, and the unlock must be its last
+  // access, because an acquirer that gets the token may return and destroy
+  // the semaphore's owner (a WaitGroup on a stack) at once.
   if (try_acquire()) {
     lock_.unlock();
     return;
@@ -35,12 +34,12 @@ void Sema::release() {
   lock_.lock();
   Waiter* w = waiters_.pop_front();
   if (w == nullptr) {
-    count_.fetch_add(1, std::memory_order_release);
-    lock_.unlock();
+    count_.fetch_add(1, std::memory_order_relaxed);
+    lock_.unlock();  // last access to *this
     return;
   }
   lock_.unlock();
-  ready(w->g);
+  ready(w->g);  // w lives on the waiter's stack, which is parked until now
 }
 
 int Sema::release_all() {

@@ -10,37 +10,40 @@ namespace skein {
 // ---- WaitGroup -------------------------------------------------------------
 
 void WaitGroup::add(std::int64_t delta) {
-  std::int64_t v = count_.fetch_add(delta, std::memory_order_acq_rel) + delta;
-  if (v < 0) [[unlikely]] {
+  const std::uint64_t s =
+      state_.fetch_add(static_cast<std::uint64_t>(delta) << 32, std::memory_order_acq_rel) +
+      (static_cast<std::uint64_t>(delta) << 32);
+  const auto counter = static_cast<std::int32_t>(s >> 32);
+  const auto waiters = static_cast<std::uint32_t>(s);
+  if (counter < 0) [[unlikely]] {
     detail::fatal("sync: negative WaitGroup counter");
   }
-  if (v > 0 || delta > 0) {
-    return;
+  if (counter > 0 || waiters == 0) {
+    return;  // nothing to release: do not touch *this again
   }
-  // The counter reached zero: release every waiter. A waiter registers under
-  // lock_ after re-checking the counter, so none can slip in unseen.
-  lock_.lock();
-  detail::WaitList woken = std::move(waiters_);
-  waiters_ = detail::WaitList();
-  lock_.unlock();
-  while (detail::Waiter* w = woken.pop_front()) {
-    detail::ready(w->g);
+  if (delta > 0) [[unlikely]] {
+    detail::fatal("sync: WaitGroup misuse: add called concurrently with wait");
+  }
+  // The counter is zero and there are waiters: they are parked (or about to
+  // park) on sema_ and cannot return before we release them, so *this stays
+  // alive until the last release below.
+  state_.store(0, std::memory_order_release);
+  for (std::uint32_t i = 0; i < waiters; ++i) {
+    sema_.release();
   }
 }
 
 void WaitGroup::wait() {
-  if (count_.load(std::memory_order_acquire) == 0) {
-    return;
+  std::uint64_t s = state_.load(std::memory_order_acquire);
+  for (;;) {
+    if ((s >> 32) == 0) {
+      return;
+    }
+    if (state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel)) {
+      sema_.acquire(detail::WaitReason::kWaitGroup);
+      return;
+    }
   }
-  detail::Waiter w;
-  w.g = detail::current_g();
-  lock_.lock();
-  if (count_.load(std::memory_order_acquire) == 0) {
-    lock_.unlock();
-    return;
-  }
-  waiters_.push_back(&w);
-  detail::park(&detail::SpinLock::unlock_fn, &lock_, detail::WaitReason::kWaitGroup);
 }
 
 // ---- Mutex -----------------------------------------------------------------

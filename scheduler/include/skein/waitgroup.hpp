@@ -18,7 +18,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "skein/detail/park.hpp"
+#include "skein/detail/sema.hpp"
 
 namespace skein {
 
@@ -33,12 +33,22 @@ class WaitGroup {
   // Parks the calling goroutine until the counter is zero. From a thread that
   // is not a goroutine it blocks that thread instead.
   void wait();
-  std::int64_t count() const { return count_.load(std::memory_order_acquire); }
+  std::int64_t count() const {
+    return static_cast<std::int32_t>(state_.load(std::memory_order_acquire) >> 32);
+  }
 
  private:
-  std::atomic<std::int64_t> count_{0};
-  detail::SpinLock lock_;
-  detail::WaitList waiters_;  // guarded by lock_
+  // state_: high 32 bits the counter (signed), low 32 bits the number of
+  // waiters (Go's layout). One word, so that the done() that drops the
+  // counter to zero learns in the same atomic step whether anyone waits: if
+  // nobody does, it touches nothing more. A WaitGroup on a stack is commonly
+  // destroyed the moment wait() returns, and wait() may return as soon as the
+  // counter is zero.
+  // Invariant: waiters are only added while the counter is positive, and only
+  // the done() that drops the counter to zero resets the waiter count (to 0)
+  // and then releases exactly that many tokens on sema_.
+  std::atomic<std::uint64_t> state_{0};
+  detail::Sema sema_;
 };
 
 }  // namespace skein

@@ -1,6 +1,7 @@
 // Test helper process for net_test: opens N connections to an echo server,
-// holds them all open at once, then sends a distinct message on each and
-// verifies the echo. Prints "ok <n>" and exits 0, or explains and exits 1.
+// holds them all open at once, then sends a distinct message on each,
+// verifies the echo, and closes them only once every echo is back (so the
+// server must have held all N at once). Prints "ok <n>" and exits 0, or explains and exits 1.
 //   echo_client <port> <connections>
 #include <atomic>
 #include <cstdio>
@@ -22,8 +23,12 @@ int main(int argc, char** argv) {
   int code = skein::run(argc, argv, [&] {
     skein::WaitGroup connected;
     skein::WaitGroup all_connected;
+    skein::WaitGroup echoed;
+    skein::WaitGroup all_echoed;
     skein::WaitGroup done;
     connected.add(n);
+    echoed.add(n);
+    all_echoed.add(1);
     all_connected.add(1);
     done.add(n);
     for (int i = 0; i < n; ++i) {
@@ -35,6 +40,7 @@ int main(int argc, char** argv) {
         if (ec) {
           std::fprintf(stderr, "connect %d: %s\n", i, ec.message().c_str());
           failed.fetch_add(1);
+          echoed.done();
           done.done();
           return;
         }
@@ -52,11 +58,15 @@ int main(int argc, char** argv) {
         } else {
           ok.fetch_add(1);
         }
+        echoed.done();
+        all_echoed.wait();  // and every connection stays open until all echoed
         done.done();
       });
     }
     connected.wait();
     all_connected.done();
+    echoed.wait();
+    all_echoed.done();
     done.wait();
   });
   if (code != 0 || failed.load() != 0 || ok.load() != n) {

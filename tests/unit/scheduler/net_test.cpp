@@ -169,13 +169,15 @@ TEST(NetScale, TenThousandConcurrentEchoConnectionsOnFourThreads) {
   int client_status = -1;
   rt.run([&] {
     net::TcpListener ln = net::TcpListener::listen("127.0.0.1", 0);
-    std::atomic<bool> stop{false};
     WaitGroup handlers;
+    WaitGroup acceptor;
+    acceptor.add(1);
     go([&] {
       for (;;) {
         std::error_code ec;
         net::TcpStream c = ln.accept(ec);
         if (ec) {
+          acceptor.done();  // ln.close() below ends the loop
           return;
         }
         handlers.add(1);
@@ -207,8 +209,8 @@ TEST(NetScale, TenThousandConcurrentEchoConnectionsOnFourThreads) {
       }
       sleep_for(5ms);
     }
-    stop = true;
     ln.close();
+    acceptor.wait();  // ln lives on this stack: the acceptor must be gone first
     handlers.wait();
   });
   ASSERT_TRUE(WIFEXITED(client_status)) << "client status " << client_status;

@@ -52,9 +52,13 @@ TEST_P(TimeTest, TimersFireInDeadlineOrder) {
       go([&, d] {
         sleep_until(start + std::chrono::milliseconds(d));
         auto late = Clock::now() - (start + std::chrono::milliseconds(d));
-        std::lock_guard lock(mu);
-        order.push_back(d);
-        lateness_ns.push_back(std::chrono::nanoseconds(late).count());
+        {
+          // Unlock before done(): main may return (and destroy mu) as soon
+          // as the last done() lands.
+          std::lock_guard lock(mu);
+          order.push_back(d);
+          lateness_ns.push_back(std::chrono::nanoseconds(late).count());
+        }
         wg.done();
       });
     }

@@ -23,9 +23,9 @@ class Sema {
   int release_all();
 
  private:
-  bool try_acquire() noexcept;
+  bool try_acquire() noexcept;  // requires lock_
 
-  std::atomic<std::uint32_t> count_;
+  std::atomic<std::uint32_t> count_;  // written under lock_
   SpinLock lock_;
   WaitList waiters_;  // guarded by lock_
 };
