@@ -307,6 +307,16 @@ TEST_F(ClusterTest, EveryMethodRejectsMissingOrWrongToken) {
   EXPECT_NE(r.err.find("UNAUTHENTICATED"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find(wrong.token), std::string::npos) << "token leaked into an error";
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  // RELIABILITY row 25: neither the cluster's token nor the wrong one shows up
+  // in any daemon's log.
+  const std::string real = read_file(cluster_->token_file()).substr(0, 64);
+  for (const auto& e : std::filesystem::directory_iterator(cluster_->dir())) {
+    if (e.path().extension() == ".log") {
+      const std::string log = read_file(e.path().string());
+      EXPECT_EQ(log.find(real), std::string::npos) << e.path();
+      EXPECT_EQ(log.find(wrong.token), std::string::npos) << e.path();
+    }
+  }
 }
 
 TEST_F(ClusterTest, DuplicateSubmitWithSameIdempotencyKeyMakesOneJob) {
