@@ -13,7 +13,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev libcereal-dev
   golang-go
-  procps psmisc
+  procps psmisc openssl
 )
 
 missing=()
