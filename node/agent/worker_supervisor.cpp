@@ -144,11 +144,24 @@ std::optional<Cgroup> make_cgroup(const std::string& controller, const std::stri
   return Cgroup{dir, UniqueFd(fd)};
 }
 
-// rmdir of a cgroup fails while it still has tasks (the kernel's rule), so
-// trying is always safe; the killed helpers may need a moment to exit.
+// A job's cgroup also holds what escaped its process group (setsid daemons):
+// everything still in it is killed before the directory is removed. rmdir
+// fails while tasks remain (the kernel's rule), so it is retried briefly while
+// the killed processes exit.
+void kill_cgroup_members(const std::filesystem::path& dir) {
+  std::ifstream procs(dir / "cgroup.procs");
+  pid_t pid = 0;
+  while (procs >> pid) {
+    if (pid > 1) {
+      ::kill(pid, SIGKILL);
+    }
+  }
+}
+
 void remove_cgroups(const std::vector<std::filesystem::path>& dirs) {
   constexpr int kAttempts = 50;
   for (const auto& dir : dirs) {
+    kill_cgroup_members(dir);
     for (int i = 0; i < kAttempts; ++i) {
       if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) {
         break;
@@ -174,6 +187,7 @@ void remove_stale_cgroups(const std::string& group) {
       const pid_t agent =
           static_cast<pid_t>(std::atol(name.substr(mid + 1, last - mid - 1).c_str()));
       if (agent > 0 && agent != ::getpid() && ::kill(agent, 0) != 0 && errno == ESRCH) {
+        kill_cgroup_members(e.path());
         ::rmdir(e.path().c_str());
       }
     }

@@ -226,6 +226,36 @@ TEST(WorkerSupervisor, PidsCgroupCapsForkBombs) {
   EXPECT_NE(sink.err["11"].find("fork"), std::string::npos) << sink.err["11"];
 }
 
+TEST(WorkerSupervisor, HelpersThatLeftTheProcessGroupDieWithTheJobCgroup) {
+  if (!cgroup_writable("pids") || ::access("/usr/bin/setsid", X_OK) != 0) {
+    GTEST_SKIP() << "needs a writable pids cgroup and setsid(1)";
+  }
+  RecordingSink sink;
+  WorkerSupervisor sup({}, &sink);
+  char tmpl[] = "/tmp/suptestXXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  const std::string pidfile = dir + "/escaped";
+  // The helper starts its own session: kill(-pgid) cannot reach it. Its
+  // stdout goes elsewhere so the worker's pipes close when the worker exits.
+  auto spec = spec_for("13", "/bin/sh",
+                       {"sh", "-c",
+                        "setsid sh -c 'echo $$ > " + pidfile +
+                            "; exec sleep 1000' >/dev/null 2>&1 & "
+                            "while [ ! -s " +
+                            pidfile + " ]; do sleep 0.01; done; exit 0"});
+  spec.limits.max_pids = 64;
+  ASSERT_TRUE(sup.launch(std::move(spec)).ok());
+  ASSERT_TRUE(sink.wait_exit("13"));
+  pid_t escaped = 0;
+  std::ifstream(pidfile) >> escaped;
+  ASSERT_GT(escaped, 0);
+  for (int i = 0; i < 200 && alive(escaped); ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_FALSE(alive(escaped)) << "a setsid helper outlived its job";
+  std::filesystem::remove_all(dir);
+}
+
 TEST(WorkerSupervisor, MemoryCgroupKillsAHog) {
   if (!cgroup_writable("memory")) {
     GTEST_SKIP() << "cgroup v1 memory controller not writable here";
