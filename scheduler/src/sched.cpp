@@ -53,6 +53,7 @@ constexpr std::uint32_t kMaxRunnextStreak = 64;  // then the local queue head go
 constexpr std::uint32_t kFreeBatch = 32;  // G units moved between a P's cache and the global list
 constexpr std::uint64_t kGoidBatch = 16;  // ids taken per P from the shared counter
 constexpr int kStealRounds = 4;
+constexpr long kRunnextStealDelayNs = 3'000;  // bench/RESULTS.md: W3 P=2 671 -> 382 ms
 constexpr std::size_t kMinStackLeft = 8 * 1024;  // usable stack left after a closure
 
 long futex(std::atomic<std::uint32_t>* addr, int op, std::uint32_t val, const timespec* ts) {
@@ -574,9 +575,17 @@ G* Sched::steal_work(M* m, P* p) {
         p->stolen.add(n);
         return g;
       }
-      // The victim's runnext is its owner's next pick; take it only on the
-      // last round, when the owner is evidently busy with something long.
-      if (last_round) {
+      // The victim's runnext is its owner's next pick: a goroutine just
+      // readied or spawned there, usually because the owner is about to
+      // park (ping-pong, a send to a waiting receiver). Taking it at once
+      // bounces it between cores and costs a park/wake pair per message
+      // (W3 at P=2: ~42k of each). So only in the last round, and only if it
+      // is still there after kRunnextStealDelay (proc.go's usleep(3)).
+      if (last_round && victim->runnext.load(std::memory_order_relaxed) != nullptr) {
+        if (victim->status.load(std::memory_order_relaxed) == PStatus::kRunning) {
+          timespec ts{0, kRunnextStealDelayNs};
+          ::nanosleep(&ts, nullptr);
+        }
         if (G* g = victim->runnext.exchange(nullptr, std::memory_order_acq_rel)) {
           p->steals.add();
           p->stolen.add();

@@ -44,6 +44,22 @@ bool take_guard() {
   return false;
 }
 
+// Linux 6.13+ can install a guard page without splitting the mapping
+// (MADV_GUARD_INSTALL): no VMA cost, so every stack gets one. Older kernels
+// (Debian 12's 6.1) answer EINVAL; then guard pages come from the budget.
+constexpr int kMadvGuardInstall = 102;
+std::atomic<bool> madv_guard_works{true};
+
+bool install_guard(void* page) {
+  if (madv_guard_works.load(std::memory_order_relaxed)) {
+    if (::madvise(page, kPageSize, kMadvGuardInstall) == 0) {
+      return true;
+    }
+    madv_guard_works.store(false, std::memory_order_relaxed);
+  }
+  return take_guard() && ::mprotect(page, kPageSize, PROT_NONE) == 0;
+}
+
 }  // namespace
 
 StackArena::StackArena(std::size_t stack_size, bool guard_pages)
@@ -73,7 +89,7 @@ G* StackArena::new_unit(Sched* sched) {
     }
     unit = static_cast<char*>(slabs_.back()) + unit_size_ * next_in_slab_++;
   }
-  bool guarded = guard_pages_ && take_guard() && ::mprotect(unit, kPageSize, PROT_NONE) == 0;
+  bool guarded = guard_pages_ && install_guard(unit);
   // Unguarded units keep their lowest bytes as the zero canary zone.
   char* stack_lo = unit + kPageSize;
   char* unit_end = unit + unit_size_;

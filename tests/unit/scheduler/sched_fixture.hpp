@@ -29,8 +29,10 @@ class SchedTest : public ::testing::TestWithParam<int> {
     int code = rt.run([&] { body(); });
     EXPECT_EQ(code, 0);
     // The main goroutine may still be switching out when run() returns.
+    // `finished` is counted just after a goroutine is marked dead, so wait
+    // for both numbers to settle.
     SchedStats s = rt.stats();
-    for (int i = 0; i < 1000 && s.goroutines != 0; ++i) {
+    for (int i = 0; i < 1000 && (s.goroutines != 0 || s.spawned != s.finished); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
       s = rt.stats();
     }
