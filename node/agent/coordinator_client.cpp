@@ -269,6 +269,12 @@ void CoordinatorClient::session_loop() {
     }
     if (node_id().empty()) {
       absl::Status s = do_register();
+      if (absl::IsUnauthenticated(s) || absl::IsPermissionDenied(s)) {
+        handlers_.fatal(absl::Status(
+            s.code(), absl::StrCat("the coordinator at ", options_.address,
+                                   " refused this agent's registration: ", s.message())));
+        return;
+      }
       if (!s.ok()) {
         note(s, absl::StrCat("register with ", options_.address));
         sleep_backoff(backoff);

@@ -69,6 +69,9 @@ struct CoordinatorHandlers {
   std::function<void(const std::string& why)> node_lost;
   // Heartbeat contents (load and per-worker stats); seq is filled in here.
   std::function<skein::v1::Heartbeat()> heartbeat;
+  // A registration the coordinator refused for good (wrong token, refused
+  // TLS): retrying cannot help, the agent should exit with this error.
+  std::function<void(const absl::Status&)> fatal;
   // Jobs with live workers here, for ConnectHello after a reconnect.
   std::function<std::vector<std::uint64_t>()> running_jobs;
 };

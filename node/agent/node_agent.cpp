@@ -149,6 +149,13 @@ absl::Status NodeAgent::start() {
     request_stop();
   };
   h.node_lost = [this](const std::string& why) { on_node_lost(why); };
+  h.fatal = [this](const absl::Status& why) {
+    {
+      std::lock_guard<std::mutex> lock(fatal_mu_);
+      fatal_ = why;
+    }
+    request_stop();
+  };
   h.heartbeat = [this] { return heartbeat(); };
   h.running_jobs = [this] { return running_job_ids(); };
   client_ = std::make_unique<CoordinatorClient>(std::move(co), std::move(h));
@@ -190,7 +197,8 @@ absl::Status NodeAgent::run() {
     }
   }
   stop();
-  return absl::OkStatus();
+  std::lock_guard<std::mutex> lock(fatal_mu_);
+  return fatal_;
 }
 
 void NodeAgent::stop() {

@@ -66,6 +66,8 @@ class NodeAgent : private OutputSink {
   AgentConfig config_;
   std::string jobs_dir_;
   UniqueFd wake_;  // eventfd: request_stop() -> run()
+  std::mutex fatal_mu_;
+  absl::Status fatal_;  // why run() must fail, set before request_stop()
 
   std::unique_ptr<BinaryCache> cache_;
   std::unique_ptr<WorkerSupervisor> supervisor_;

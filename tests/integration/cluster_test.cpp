@@ -319,6 +319,18 @@ TEST_F(ClusterTest, EveryMethodRejectsMissingOrWrongToken) {
   }
 }
 
+TEST_F(ClusterTest, AnAgentWithTheWrongTokenExitsWithTheReason) {
+  const std::string other = cluster_->dir() + "/agent-wrong.token";
+  ASSERT_TRUE(write_token_file(other, *generate_token()).ok());
+  CliResult r = run_command({build_path("node/skein-node"), "--coordinator", cluster_->address(),
+                             "--token-file", other, "--work-dir", cluster_->dir() + "/intruder"},
+                            20s);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("refused this agent's registration"), std::string::npos) << r.err;
+  EXPECT_LT(r.elapsed, 10s);
+  EXPECT_TRUE(cluster_->wait_nodes(3, 2s).ok());  // and it never joined
+}
+
 TEST_F(ClusterTest, DuplicateSubmitWithSameIdempotencyKeyMakesOneJob) {
   const std::vector<std::string> key = {"--idempotency-key", "it-dup-1"};
   const std::uint64_t first = submit({"hello"}, key);
