@@ -7,6 +7,12 @@ JOBS       ?= $(shell nproc)
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 CTEST_ARGS ?= --output-on-failure --timeout 600
 
+# ccache hits across clones in other folders (CI builds a fresh clone):
+# hash paths relative to the checkout, and not the build directory.
+export CCACHE_BASEDIR   := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
+export CCACHE_MAXSIZE   ?= 5G
+
 .PHONY: all deps build test test-main test-tsan test-asan demo bench format clean
 
 all: build

@@ -22,6 +22,7 @@
 
 #include "skein/cluster.hpp"
 #include "skein/sched.hpp"
+#include "skein/spawn.hpp"
 
 namespace skein::detail {
 // Defined next to the run hook's registration (node/worker/run.cpp).
