@@ -53,7 +53,7 @@ constexpr std::uint32_t kMaxRunnextStreak = 64;  // then the local queue head go
 constexpr std::uint32_t kFreeBatch = 32;  // G units moved between a P's cache and the global list
 constexpr std::uint64_t kGoidBatch = 16;  // ids taken per P from the shared counter
 constexpr int kStealRounds = 4;
-constexpr long kRunnextStealDelayNs = 3'000;  // bench/RESULTS.md: W3 P=2 671 -> 382 ms
+constexpr long kRunnextStealDelayNs = 3'000;     // bench/RESULTS.md: W3 P=2 671 -> 382 ms
 constexpr std::size_t kMinStackLeft = 8 * 1024;  // usable stack left after a closure
 
 long futex(std::atomic<std::uint32_t>* addr, int op, std::uint32_t val, const timespec* ts) {
@@ -360,6 +360,21 @@ void Sched::m_main(M* m) {
   set_current_m(nullptr);
 }
 
+bool Sched::acquire_idle_p_spinning(M* m) {
+  P* p = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    p = pidle_get();
+  }
+  if (p == nullptr) {
+    return false;
+  }
+  acquire_p(m, p);
+  m->spinning = true;
+  nmspinning_.fetch_add(1, std::memory_order_seq_cst);
+  return true;
+}
+
 void Sched::acquire_p(M* m, P* p) {
   m->p = p;
   p->status.store(PStatus::kRunning, std::memory_order_release);
@@ -508,15 +523,8 @@ top:
       P* pp = ps_[i].get();
       work = !pp->runq.empty() || pp->runnext.load(std::memory_order_seq_cst) != nullptr;
     }
-    if (work) {
-      std::unique_lock lock(mu_);
-      if (P* p2 = pidle_get()) {
-        lock.unlock();
-        acquire_p(m, p2);
-        m->spinning = true;
-        nmspinning_.fetch_add(1, std::memory_order_seq_cst);
-        goto top;
-      }
+    if (work && acquire_idle_p_spinning(m)) {
+      goto top;
     }
   }
   std::int64_t deadline = earliest_timer();
@@ -533,12 +541,7 @@ top:
     }
     // Woken by a timeout (a timer is due) or by the timer-sleeper handoff:
     // take any idle P and look for work as a spinner.
-    std::unique_lock lock(mu_);
-    if (P* p2 = pidle_get()) {
-      lock.unlock();
-      acquire_p(m, p2);
-      m->spinning = true;
-      nmspinning_.fetch_add(1, std::memory_order_seq_cst);
+    if (acquire_idle_p_spinning(m)) {
       goto top;
     }
     // Every P is busy, and their Ms run due timers each round: sleeping with

@@ -87,6 +87,8 @@ class Sched {
   // set if it was handed one.
   void stop_m(M* m, std::int64_t deadline_ns);
   void acquire_p(M* m, P* p);
+  // Takes an idle P, if any, and makes m a spinning M holding it.
+  bool acquire_idle_p_spinning(M* m);
 
   // Waking.
   void wakep();
