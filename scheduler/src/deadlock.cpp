@@ -6,7 +6,10 @@
 // registered external waker (a foreign thread that may call ready(), such as
 // the cluster SDK's RPC threads), and the main goroutine still running. Then
 // if every goroutine is parked, none ever will run again — unless a thread
-// the scheduler does not know about acts, hence the grace period below.
+// the scheduler does not know about acts. So the idle M that suspects a
+// deadlock sleeps for kDeadlockGraceNs (a timed park, not a thread sleep: a
+// wake-up in between cancels the suspicion) and reports only if no scheduling
+// activity happened at all.
 // Config::detect_deadlock (env SKEIN_DEADLOCK=0) turns it off.
 #include <unistd.h>
 
@@ -17,14 +20,6 @@
 #include "sched.hpp"
 
 namespace skein::detail {
-
-namespace {
-// A foreign thread (a std::thread the user started, an RPC callback thread)
-// may be about to spawn or wake a goroutine; the scheduler cannot see it
-// coming. So a suspected deadlock must persist, with no scheduling activity
-// at all, for this long before it is reported.
-constexpr auto kDeadlockGrace = std::chrono::milliseconds(100);
-}  // namespace
 
 bool Sched::all_asleep() const {
   std::lock_guard lock(all_mu_);
@@ -65,16 +60,11 @@ std::uint64_t Sched::activity() const {
   return n;
 }
 
-void Sched::check_dead() {
-  if (!config_.detect_deadlock || !nothing_can_wake() || !all_asleep()) {
-    return;
-  }
-  const std::uint64_t before = activity();
-  std::this_thread::sleep_for(kDeadlockGrace);
-  if (stopping_.load(std::memory_order_acquire) || activity() != before || !nothing_can_wake() ||
-      !all_asleep()) {
-    return;
-  }
+bool Sched::deadlock_suspected() const {
+  return config_.detect_deadlock && nothing_can_wake() && all_asleep();
+}
+
+void Sched::report_deadlock() {
   std::fflush(stdout);
   std::string out = "fatal error: all goroutines are asleep - deadlock!\n\n" + dump();
   ssize_t ignored = ::write(STDERR_FILENO, out.data(), out.size());

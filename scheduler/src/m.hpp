@@ -67,6 +67,8 @@ struct M {
   bool next_spinning = false;
   M* idle_link = nullptr;
   bool idle = false;
+  bool waking = false;  // counted in Sched::nmwaking_
+  bool idling = false;  // counted in Sched::nmidling_
 
   Note note;
   std::atomic<bool> in_netpoll{false};  // sleeping in the netpoller, not on note

@@ -3,9 +3,12 @@
 // A wait is a shared IoWait: the Asio handler and the deadline timer race to
 // flip `state` from 0 to 1, and only the winner calls ready(), so a goroutine
 // is woken exactly once. The wait is armed from park's unlock callback (on
-// g0, after the goroutine's context is saved), under IoWait::mu, which the
-// woken goroutine takes again before it cleans up: arming and cleanup never
-// touch the socket at the same time.
+// g0, after the goroutine's context is saved). Asio socket objects are not
+// safe for concurrent use, yet Go lets one goroutine close a socket another
+// is blocked on: so every use of a socket object (an I/O call, arming a wait,
+// cancel, close) happens under that socket's spin lock `mu`, held for one
+// non-blocking call at a time. The woken goroutine takes it before cleaning
+// up, so its cleanup never overlaps the arming.
 #include "skein/net.hpp"
 
 #include <poll.h>
@@ -26,6 +29,7 @@ namespace detail {
 struct Socket {
   explicit Socket(skein::detail::Sched* s) : sched(s), sock(s->netpoll().io()) {}
   skein::detail::Sched* sched;
+  skein::detail::SpinLock mu;  // guards every use of sock
   asio::ip::tcp::socket sock;
   Clock::time_point read_deadline = Clock::time_point::max();
   Clock::time_point write_deadline = Clock::time_point::max();
@@ -33,6 +37,7 @@ struct Socket {
 struct Acceptor {
   explicit Acceptor(skein::detail::Sched* s) : sched(s), acc(s->netpoll().io()) {}
   skein::detail::Sched* sched;
+  skein::detail::SpinLock mu;  // guards every use of acc
   asio::ip::tcp::acceptor acc;
   Clock::time_point deadline = Clock::time_point::max();
 };
@@ -50,7 +55,6 @@ struct IoWait {
   std::atomic<int> state{0};  // 0: parked; 1: woken (by the handler or the timer)
   bool timed_out = false;     // set by the timer before ready(): ordered by park/ready
   G* g = nullptr;
-  skein::detail::SpinLock mu;
   TimerNode timer;
   std::atomic<bool> fire_done{false};
 };
@@ -67,6 +71,7 @@ void fire_timeout(TimerNode* t) {
 template <class S>
 struct Arm {
   S* s;
+  skein::detail::SpinLock* mu;
   typename S::wait_type type;
   std::shared_ptr<IoWait> w;
   std::int64_t deadline_ns;
@@ -77,7 +82,7 @@ template <class S>
 void arm(void* p) {
   // Copy out first: once armed, the goroutine may resume and leave.
   Arm<S> a = *static_cast<Arm<S>*>(p);
-  a.w->mu.lock();
+  a.mu->lock();
   a.sched->netpoll().waiters.fetch_add(1, std::memory_order_acq_rel);
   a.s->async_wait(a.type, [w = a.w, sched = a.sched](const std::error_code&) {
     sched->netpoll().waiters.fetch_sub(1, std::memory_order_acq_rel);
@@ -91,7 +96,7 @@ void arm(void* p) {
     a.w->timer.arg = a.w.get();
     a.sched->add_timer(&a.w->timer);
   }
-  a.w->mu.unlock();
+  a.mu->unlock();
 }
 
 std::int64_t to_ns(Clock::time_point t) {
@@ -101,9 +106,11 @@ std::int64_t to_ns(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
 
-// Waits until s is ready for `type` or the deadline passes.
+// Waits until s is ready for `type` or the deadline passes. Called and
+// returns with mu held (it is released while parked).
 template <class S>
-std::error_code wait(Sched* sched, S& s, typename S::wait_type type, Clock::time_point deadline) {
+std::error_code wait(Sched* sched, S& s, skein::detail::SpinLock& mu, typename S::wait_type type,
+                     Clock::time_point deadline) {
   const std::int64_t deadline_ns = to_ns(deadline);
   if (deadline_ns != kNoDeadline && deadline_ns <= skein::detail::steady_now_ns()) {
     return std::make_error_code(std::errc::timed_out);
@@ -116,7 +123,9 @@ std::error_code wait(Sched* sched, S& s, typename S::wait_type type, Clock::time
     if (deadline_ns != kNoDeadline) {
       timeout_ms = static_cast<int>((deadline_ns - skein::detail::steady_now_ns()) / 1'000'000 + 1);
     }
+    mu.unlock();
     int r = ::poll(&pfd, 1, timeout_ms);
+    mu.lock();
     if (r == 0) {
       return std::make_error_code(std::errc::timed_out);
     }
@@ -124,10 +133,11 @@ std::error_code wait(Sched* sched, S& s, typename S::wait_type type, Clock::time
   }
   auto w = std::make_shared<IoWait>();
   w->g = g;
-  Arm<S> a{&s, type, w, deadline_ns, sched};
+  Arm<S> a{&s, &mu, type, w, deadline_ns, sched};
+  mu.unlock();
   skein::detail::set_park_external(false);
   skein::detail::park(&arm<S>, &a, skein::detail::WaitReason::kIO);
-  w->mu.lock();  // arming has finished
+  mu.lock();  // arming has finished
   if (deadline_ns != kNoDeadline && !sched->del_timer(&w->timer)) {
     while (!w->fire_done.load(std::memory_order_acquire)) {
       __builtin_ia32_pause();  // the timer is firing right now; it is short
@@ -138,7 +148,6 @@ std::error_code wait(Sched* sched, S& s, typename S::wait_type type, Clock::time
     std::error_code ignored;
     s.cancel(ignored);  // its handler runs later, finds state == 1, does nothing
   }
-  w->mu.unlock();
   return timed_out ? std::make_error_code(std::errc::timed_out) : std::error_code();
 }
 
@@ -180,29 +189,30 @@ TcpStream TcpStream::connect(const std::string& host, std::uint16_t port, std::e
   }
   auto s = std::make_unique<detail::Socket>(caller_sched());
   asio::ip::tcp::endpoint ep(addr, port);
-  s->sock.open(ep.protocol(), ec);
-  if (!ec) {
-    s->sock.non_blocking(true, ec);
-  }
-  if (ec) {
-    return TcpStream();
-  }
-  s->sock.connect(ep, ec);
-  if (ec == asio::error::in_progress || would_block(ec)) {
-    ec = wait(s->sched, s->sock, asio::ip::tcp::socket::wait_write, deadline);
+  {
+    std::lock_guard lock(s->mu);
+    s->sock.open(ep.protocol(), ec);
     if (!ec) {
-      int err = 0;
-      socklen_t len = sizeof err;
-      ::getsockopt(s->sock.native_handle(), SOL_SOCKET, SO_ERROR, &err, &len);
-      ec = err != 0 ? std::error_code(err, std::system_category()) : std::error_code();
+      s->sock.non_blocking(true, ec);
+    }
+    if (!ec) {
+      s->sock.connect(ep, ec);
+    }
+    if (ec == asio::error::in_progress || would_block(ec)) {
+      ec = wait(s->sched, s->sock, s->mu, asio::ip::tcp::socket::wait_write, deadline);
+      if (!ec) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        ::getsockopt(s->sock.native_handle(), SOL_SOCKET, SO_ERROR, &err, &len);
+        ec = err != 0 ? std::error_code(err, std::system_category()) : std::error_code();
+      }
+    }
+    if (!ec) {
+      std::error_code ignored;  // Nagle off is an optimisation, not a requirement
+      s->sock.set_option(asio::ip::tcp::no_delay(true), ignored);
     }
   }
-  if (ec) {
-    return TcpStream();
-  }
-  s->sock.set_option(asio::ip::tcp::no_delay(true), ec);
-  ec.clear();
-  return TcpStream(std::move(s));
+  return ec ? TcpStream() : TcpStream(std::move(s));
 }
 
 TcpStream TcpStream::connect(const std::string& host, std::uint16_t port,
@@ -218,12 +228,13 @@ std::size_t TcpStream::read_some(void* buf, std::size_t len, std::error_code& ec
     ec = std::make_error_code(std::errc::bad_file_descriptor);
     return 0;
   }
+  std::lock_guard lock(s_->mu);
   for (;;) {
     std::size_t n = s_->sock.read_some(asio::buffer(buf, len), ec);
     if (!would_block(ec)) {
       return n;
     }
-    ec = wait(s_->sched, s_->sock, asio::ip::tcp::socket::wait_read, s_->read_deadline);
+    ec = wait(s_->sched, s_->sock, s_->mu, asio::ip::tcp::socket::wait_read, s_->read_deadline);
     if (ec) {
       return 0;
     }
@@ -246,10 +257,11 @@ std::size_t TcpStream::write_all(const void* buf, std::size_t len, std::error_co
   }
   std::size_t done = 0;
   ec.clear();
+  std::lock_guard lock(s_->mu);
   while (done < len) {
     done += s_->sock.write_some(asio::buffer(static_cast<const char*>(buf) + done, len - done), ec);
     if (would_block(ec)) {
-      ec = wait(s_->sched, s_->sock, asio::ip::tcp::socket::wait_write, s_->write_deadline);
+      ec = wait(s_->sched, s_->sock, s_->mu, asio::ip::tcp::socket::wait_write, s_->write_deadline);
     }
     if (ec) {
       break;
@@ -284,12 +296,14 @@ void TcpStream::set_write_deadline(Clock::time_point t) { s_->write_deadline = t
 
 void TcpStream::shutdown_write() {
   std::error_code ignored;
+  std::lock_guard lock(s_->mu);
   s_->sock.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
 }
 
 void TcpStream::close() {
   if (s_) {
     std::error_code ignored;
+    std::lock_guard lock(s_->mu);
     s_->sock.close(ignored);
   }
 }
@@ -356,14 +370,17 @@ TcpStream TcpListener::accept(std::error_code& ec) {
     return TcpStream();
   }
   auto s = std::make_unique<detail::Socket>(a_->sched);
-  for (;;) {
-    a_->acc.accept(s->sock, ec);
-    if (!would_block(ec)) {
-      break;
-    }
-    ec = wait(a_->sched, a_->acc, asio::ip::tcp::acceptor::wait_read, a_->deadline);
-    if (ec) {
-      return TcpStream();
+  {
+    std::lock_guard lock(a_->mu);
+    for (;;) {
+      a_->acc.accept(s->sock, ec);
+      if (!would_block(ec)) {
+        break;
+      }
+      ec = wait(a_->sched, a_->acc, a_->mu, asio::ip::tcp::acceptor::wait_read, a_->deadline);
+      if (ec) {
+        return TcpStream();
+      }
     }
   }
   if (ec) {
@@ -393,6 +410,7 @@ std::uint16_t TcpListener::port() const {
 void TcpListener::close() {
   if (a_) {
     std::error_code ignored;
+    std::lock_guard lock(a_->mu);
     a_->acc.close(ignored);
   }
 }

@@ -39,6 +39,7 @@
 #include <ctime>
 #include <exception>
 #include <thread>
+#include <tuple>
 
 #include "current.hpp"
 #include "netpoll.hpp"
@@ -337,6 +338,9 @@ void Sched::m_main(M* m) {
     // until one is handed over.
     while (m->p == nullptr && !stopping_.load(std::memory_order_acquire)) {
       stop_m(m, TimerHeap::kNever);
+      if (m->p == nullptr) {
+        acquire_idle_p_spinning(m);  // woken without a P: a P may be waiting for us
+      }
     }
     G* g = m->p != nullptr ? find_runnable(m) : nullptr;
     if (g == nullptr) {
@@ -362,16 +366,33 @@ void Sched::m_main(M* m) {
 
 bool Sched::acquire_idle_p_spinning(M* m) {
   P* p = nullptr;
+  bool counted = false;  // nmspinning_ already counts us (a spinning handoff)
   {
     std::lock_guard lock(mu_);
-    p = pidle_get();
+    if (m->waking) {
+      m->waking = false;
+      --nmwaking_;
+    }
+    if (m->idling) {
+      m->idling = false;
+      --nmidling_;
+    }
+    if (!handoffs_.empty() && nmidling_ < static_cast<int>(handoffs_.size())) {
+      // A P reserved for an idling M that no longer exists: take it.
+      std::tie(p, counted) = handoffs_.back();
+      handoffs_.pop_back();
+    } else {
+      p = pidle_get();
+    }
   }
   if (p == nullptr) {
     return false;
   }
   acquire_p(m, p);
   m->spinning = true;
-  nmspinning_.fetch_add(1, std::memory_order_seq_cst);
+  if (!counted) {
+    nmspinning_.fetch_add(1, std::memory_order_seq_cst);
+  }
   return true;
 }
 
@@ -513,6 +534,10 @@ top:
     }
     pidle_put(p);
     m->p = nullptr;
+    // From here until stop_m puts us on the idle list, start_m must not
+    // create a thread for lack of an idle M: it hands the P to us instead.
+    m->idling = true;
+    ++nmidling_;
   }
   if (m->spinning) {
     m->spinning = false;
@@ -528,8 +553,14 @@ top:
     }
   }
   std::int64_t deadline = earliest_timer();
-  if (deadline == TimerHeap::kNever) {
-    check_dead();
+  // Deadlock suspicion: nothing can wake anyone. Sleep through a grace period
+  // (see deadlock.cpp) and report if nothing at all happened meanwhile.
+  std::uint64_t suspect_activity = 0;
+  bool suspect = false;
+  if (deadline == TimerHeap::kNever && deadlock_suspected()) {
+    suspect = true;
+    suspect_activity = activity();
+    deadline = steady_now_ns() + kDeadlockGraceNs;
   }
   for (;;) {
     stop_m(m, deadline);
@@ -538,6 +569,12 @@ top:
     }
     if (m->p != nullptr) {
       goto top;
+    }
+    if (suspect && steady_now_ns() >= deadline) {
+      if (activity() == suspect_activity && deadlock_suspected()) {
+        report_deadlock();
+      }
+      suspect = false;
     }
     // Woken by a timeout (a timer is due) or by the timer-sleeper handoff:
     // take any idle P and look for work as a spinner.
@@ -605,7 +642,24 @@ void Sched::stop_m(M* m, std::int64_t deadline_ns) {
   bool poller = false;
   {
     std::lock_guard lock(mu_);
+    if (m->waking) {
+      m->waking = false;
+      --nmwaking_;
+    }
+    if (m->idling) {
+      m->idling = false;
+      --nmidling_;
+    }
     if (stopping_.load(std::memory_order_acquire)) {
+      return;
+    }
+    if (!handoffs_.empty()) {
+      // start_m reserved a P for an M on its way to sleep: that is us.
+      auto [p, spinning] = handoffs_.back();
+      handoffs_.pop_back();
+      acquire_p(m, p);
+      m->spinning = spinning;
+      thread_wakes_.fetch_add(1, std::memory_order_relaxed);
       return;
     }
     // One idle M blocks in the netpoller while any goroutine waits for I/O.
@@ -657,6 +711,12 @@ void Sched::stop_m(M* m, std::int64_t deadline_ns) {
     m->nextp = nullptr;
     m->spinning = m->next_spinning;
     thread_wakes_.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    // Awake without a P (timer deadline, netpoll event, handoff): this M is
+    // about to look for an idle P itself; start_m counts on that instead of
+    // creating another thread.
+    m->waking = true;
+    ++nmwaking_;
   }
 }
 
@@ -685,6 +745,22 @@ void Sched::start_m(P* p, bool spinning) {
     }
   }
   if (stopping_.load(std::memory_order_acquire)) {
+    pidle_put(p);
+    if (spinning) {
+      nmspinning_.fetch_sub(1, std::memory_order_seq_cst);
+    }
+    return;
+  }
+  if (midle_ == nullptr && nmidling_ > static_cast<int>(handoffs_.size())) {
+    // An M is between giving its P back and going to sleep: it takes this P
+    // in stop_m instead of sleeping.
+    handoffs_.emplace_back(p, spinning);
+    return;
+  }
+  if (midle_ == nullptr && nmwaking_ > 0) {
+    // An M that just woke up without a P will take this one (it calls
+    // acquire_idle_p_spinning next): no new thread. Keeps a netpoll server
+    // on 2 Ps within 4 threads.
     pidle_put(p);
     if (spinning) {
       nmspinning_.fetch_sub(1, std::memory_order_seq_cst);

@@ -24,6 +24,11 @@ namespace skein::detail {
 
 class Netpoll;
 
+// A suspected deadlock must persist this long, with no scheduling activity at
+// all, before it is reported: a thread the scheduler cannot see (a user's
+// std::thread, an RPC callback thread) may be about to wake a goroutine.
+inline constexpr std::int64_t kDeadlockGraceNs = 100'000'000;
+
 class Sched {
  public:
   explicit Sched(const Config& config);
@@ -120,7 +125,8 @@ class Sched {
   bool retake(std::int64_t now);
   void handoff_p(P* p);
   // "all goroutines are asleep" (deadlock.cpp); called by the last M to idle.
-  void check_dead();
+  bool deadlock_suspected() const;  // nothing can wake anyone, all parked
+  [[noreturn]] void report_deadlock();
   bool all_asleep() const;
   bool nothing_can_wake() const;
   std::uint64_t activity() const;
@@ -142,9 +148,12 @@ class Sched {
   P* pidle_ = nullptr;
   M* midle_ = nullptr;
   std::vector<std::unique_ptr<M>> all_ms_;
-  M* timer_sleeper_ = nullptr;           // the idle M sleeping until sleep_until_
-  std::vector<G*> gfree_;                // idle G units beyond the per-P caches
-  std::atomic<std::size_t> n_gfree_{0};  // gfree_.size(), readable without mu_
+  M* timer_sleeper_ = nullptr;  // the idle M sleeping until sleep_until_
+  int nmwaking_ = 0;            // Ms awake without a P, about to look for one
+  int nmidling_ = 0;            // Ms that gave their P back and are on their way to stop_m
+  std::vector<std::pair<P*, bool>> handoffs_;  // Ps start_m reserved for those Ms
+  std::vector<G*> gfree_;                      // idle G units beyond the per-P caches
+  std::atomic<std::size_t> n_gfree_{0};        // gfree_.size(), readable without mu_
 
   std::atomic<int> npidle_{0};             // Ps on the idle list
   std::atomic<int> nmspinning_{0};         // Ms looking for work while holding a P
