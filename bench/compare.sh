@@ -14,7 +14,7 @@
 #   ROUNDS=5          runs per side and workload; the table shows medians
 #   P=2               SKEIN_PROCS and GOMAXPROCS for every workload
 #   W3_PROCS="1 P"    P values for w3_pingpong (ping-pong is sensitive to P)
-#   WORKLOADS="..."   subset to run (default: all seven)
+#   WORKLOADS="..."   subset to run (default: all eight)
 #   RUN_TIMEOUT=120   seconds before one run is killed and counted as failed (a hang)
 #   JOBS=2            parallel jobs when (re)building the Skein side
 #   SKEIN_REBUILD=1   0 skips `cmake --build` of the Skein targets
@@ -38,7 +38,7 @@ procs=${P:-2}
 w3_procs=${W3_PROCS:-"1 $procs"}
 run_timeout=${RUN_TIMEOUT:-120}
 jobs=${JOBS:-2}
-all_workloads="w1_spawn_join w5_fib w6_parked w2_skynet w3_pingpong w4_fanout w7_timers"
+all_workloads="w1_spawn_join w5_fib w6_parked w2_skynet w3_pingpong w4_fanout w7_timers w8_echo"
 workloads=${WORKLOADS:-$all_workloads}
 
 is_positive() { [[ $1 =~ ^[0-9]+$ ]] && (($1 > 0)); }
