@@ -152,6 +152,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
   stamp t1
   addr=$(cat "$state/coordinator.addr")
   [[ $addr == 127.0.0.1:* ]] || die "coordinator listens on $addr, not loopback"
+  # Outside the timed window: `up` returned, so all nodes must already be alive.
+  alive=$(timeout "$RUN_TIMEOUT" "$skein" --state-dir "$state" nodes | awk '$3 == "alive"' | wc -l)
+  [ "$alive" -eq "$NODES" ] || die "up run $r returned with $alive of $NODES nodes alive"
   ms=$(((t1 - t0) / 1000))
   up_ms+=("$ms")
   echo "up run $r: ${ms} ms   ($(head -1 "$work/up.out"))"
