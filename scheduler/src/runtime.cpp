@@ -9,6 +9,7 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "sched.hpp"
 #include "skein/go.hpp"
@@ -19,6 +20,9 @@ namespace {
 
 std::atomic<Runtime*> g_current_runtime{nullptr};
 std::atomic<detail::RunHook> g_run_hook{nullptr};
+// A runtime whose goroutines were still running when main returned (see
+// run_main): left to the process exit, as Go does.
+std::atomic<Runtime*> g_abandoned_runtime{nullptr};
 
 // Parses "123", "64K", "8M" (powers of 1024). False on anything else.
 bool parse_size(const char* s, std::size_t* out) {
@@ -135,8 +139,16 @@ int run_main(int argc, char** argv, std::function<int()> main_fn) {
   // runtime whose goroutines are all parked is torn down; one with goroutines
   // still running is left to the process exit (joining its threads could
   // wait forever).
+  // The main goroutine itself is usually still switching out when run()
+  // returns: give the runtime a moment to settle.
+  for (int i = 0; i < 50 && !rt->sched().quiescent(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   if (rt->sched().quiescent()) {
     delete rt;
+  } else {
+    // Still reachable from here, so leak checkers do not flag it.
+    g_abandoned_runtime.store(rt, std::memory_order_release);
   }
   std::fflush(stdout);
   return code;
