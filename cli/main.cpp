@@ -13,7 +13,7 @@ int main(int argc, char** argv) {
   CLI::App app{
       "skein: start a Skein cluster, submit job binaries, follow them and watch every "
       "node's scheduler.\n\nTypical session:\n  skein up --nodes 3\n  skein submit "
-      "./build/examples/fib -- 30 --wait\n  skein stats --watch\n  skein down"};
+      "--wait ./build/examples/fib -- 30\n  skein stats --watch\n  skein down"};
   app.require_subcommand(1);
   app.fallthrough();
   app.option_defaults()->always_capture_default();
