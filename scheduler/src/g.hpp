@@ -65,8 +65,22 @@ struct alignas(64) G {
   bool foreign_thread = false;
   std::atomic<std::uint32_t> wake_word{0};
 
-  // Checked transition (STYLE habit 4); fatal on an unexpected `from`.
+  // Checked transition (STYLE habit 4); fatal on an unexpected `from`. Used
+  // where two threads may race on the status (ready(): a double wake-up must
+  // be caught, not run a goroutine twice).
   void transition(GStatus from, GStatus to);
+
+  // A transition only the G's current owner can make: nobody else writes the
+  // status while it is `from`. A release store on the hot path (every context
+  // switch makes two), the checked CAS in debug builds.
+  void set_owned(GStatus from, GStatus to) {
+#ifndef NDEBUG
+    transition(from, to);
+#else
+    (void)from;
+    status.store(to, std::memory_order_release);
+#endif
+  }
 };
 
 }  // namespace skein::detail

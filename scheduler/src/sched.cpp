@@ -250,7 +250,7 @@ G* Sched::new_g(std::size_t size, std::size_t align, void (*invoke)(void*), void
 }
 
 void Sched::start_g(G* g) {
-  g->transition(GStatus::kIdle, GStatus::kRunnable);
+  g->set_owned(GStatus::kIdle, GStatus::kRunnable);
   M* m = current_m();
   P* p = (m != nullptr && m->sched == this) ? m->p : nullptr;
   if (p != nullptr) {
@@ -411,7 +411,7 @@ void Sched::execute(M* m, G* g) {
     p->latency[bucket].add();
     g->ready_ns = 0;
   }
-  g->transition(GStatus::kRunnable, GStatus::kRunning);
+  g->set_owned(GStatus::kRunnable, GStatus::kRunning);
   m->curg = g;
   Transfer t = jump(g->ctx, m, &m->g0_fiber, g->fiber);
   finish_switch(&m->g0_fiber, nullptr);
@@ -423,7 +423,7 @@ void Sched::execute(M* m, G* g) {
       if (!StackArena::canary_ok(g)) [[unlikely]] {
         report_stack_overflow(g);
       }
-      g->transition(GStatus::kRunning, GStatus::kWaiting);
+      g->set_owned(GStatus::kRunning, GStatus::kWaiting);
       p->parks.add();
       if (m->unlock_fn != nullptr) {
         m->unlock_fn(m->unlock_arg);
@@ -434,7 +434,7 @@ void Sched::execute(M* m, G* g) {
       if (!StackArena::canary_ok(g)) [[unlikely]] {
         report_stack_overflow(g);
       }
-      g->transition(GStatus::kRunning, GStatus::kRunnable);
+      g->set_owned(GStatus::kRunning, GStatus::kRunnable);
       // To the tail of the local queue (not runnext), so everything already
       // queued runs first. The yielding M schedules next: no wakep needed.
       if (!p->runq.push(g)) {
@@ -445,19 +445,19 @@ void Sched::execute(M* m, G* g) {
       // Back from blocking() to find the P retaken and none idle: the G
       // waits in the global queue, this M sleeps until handed a P.
       g->ctx = t.from;
-      g->transition(GStatus::kRunning, GStatus::kRunnable);
+      g->set_owned(GStatus::kRunning, GStatus::kRunnable);
       global_put(g);
       break;
     case MAction::kYieldGlobal:
       g->ctx = t.from;
-      g->transition(GStatus::kRunning, GStatus::kRunnable);
+      g->set_owned(GStatus::kRunning, GStatus::kRunnable);
       global_put(g);
       break;
     case MAction::kExit:
       if (!StackArena::canary_ok(g)) [[unlikely]] {
         report_stack_overflow(g);
       }
-      g->transition(GStatus::kRunning, GStatus::kDead);
+      g->set_owned(GStatus::kRunning, GStatus::kDead);
       p->finished.add();
       gfree_put(p, g);
       break;
@@ -965,7 +965,7 @@ void Sched::gfree_put(P* p, G* g) {
   // The finished goroutine never unwound its entry frame; clear ASan's poison
   // so the next goroutine on this stack starts clean.
   asan_unpoison(g->stack_lo, g->stack_size);
-  g->transition(GStatus::kDead, GStatus::kIdle);
+  g->set_owned(GStatus::kDead, GStatus::kIdle);
   if (p->n_free == kMaxFreeGs) {
     std::lock_guard lock(mu_);
     for (std::uint32_t i = 0; i < kFreeBatch; ++i) {
