@@ -15,6 +15,7 @@
 
 #include <skein/skein.hpp>
 #include <skein/spawn.hpp>
+#include "example_flags.hpp"
 
 namespace {
 
@@ -45,16 +46,9 @@ std::uint64_t count_inside(std::uint64_t seed, std::uint64_t samples) {
 }
 SKEIN_REMOTE(count_inside);
 
-bool parse_flag(int argc, char** argv, int& i, const char* name, std::uint64_t& out) {
-  if (std::strcmp(argv[i], name) != 0 || i + 1 >= argc) {
-    return false;
-  }
-  char* end = nullptr;
-  out = std::strtoull(argv[++i], &end, 10);
-  return *end == '\0' && out > 0;
-}
-
 }  // namespace
+
+using skein_examples::parse_flag;
 
 int main(int argc, char** argv) {
   std::uint64_t samples = 40'000'000;

@@ -18,6 +18,7 @@
 
 #include <skein/skein.hpp>
 #include <skein/spawn.hpp>
+#include "example_flags.hpp"
 
 namespace {
 
@@ -96,16 +97,9 @@ std::vector<std::string> make_shards(const std::string& text, std::uint64_t shar
   return out;
 }
 
-bool parse_flag(int argc, char** argv, int& i, const char* name, std::uint64_t& out) {
-  if (std::strcmp(argv[i], name) != 0 || i + 1 >= argc) {
-    return false;
-  }
-  char* end = nullptr;
-  out = std::strtoull(argv[++i], &end, 10);
-  return *end == '\0' && out > 0;
-}
-
 }  // namespace
+
+using skein_examples::parse_flag;
 
 int main(int argc, char** argv) {
   std::uint64_t words = 2'000'000;
