@@ -475,25 +475,15 @@ absl::StatusOr<std::string> Cluster::agent_name_of_node_id(const std::string& no
 }
 
 absl::StatusOr<pid_t> Cluster::agent_pid_of_node_id(const std::string& node_id) {
-  auto s = stub();
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  skein::v1::ListNodesRequest req;
-  req.set_include_dead(true);
-  skein::v1::ListNodesResponse resp;
-  absl::Status st = from_grpc(s->ListNodes(&ctx, req, &resp));
-  if (!st.ok()) {
-    return st;
+  absl::StatusOr<std::string> name = agent_name_of_node_id(node_id);
+  if (!name.ok()) {
+    return name.status();
   }
-  for (const auto& n : resp.nodes()) {
-    if (n.node_id() == node_id) {
-      const pid_t pid = node_pid(n.hostname());
-      if (pid > 0) {
-        return pid;
-      }
-    }
+  const pid_t pid = node_pid(*name);
+  if (pid <= 0) {
+    return absl::NotFoundError(absl::StrCat("no agent for node ", node_id));
   }
-  return absl::NotFoundError(absl::StrCat("no agent for node ", node_id));
+  return pid;
 }
 
 std::vector<pid_t> Cluster::agent_pids() {
