@@ -12,7 +12,7 @@ packages=(
   libasio-dev libboost-context-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev libcereal-dev
-  golang-go
+  golang-go erlang-base
   procps psmisc openssl
 )
 
