@@ -2,7 +2,9 @@
 // 1,000,000 leaves (leaf i contributes i) is cut into remote tasks of
 // `leaves / tasks` leaves each; every task computes its subtree with local
 // goroutines and channels (each inner node starts 10 children and sums what
-// they send on a channel), and the driver sums the tasks' futures.
+// they send on a channel), and the driver sums the tasks' futures. Tasks are
+// placed with Placement::spread(), round-robin over the cluster's nodes, and
+// each reports the node it ran on, so the output shows the spread.
 // Usage: dist_skynet [--leaves N] [--tasks T]   (defaults 1000000 and 100;
 // leaves / tasks must be a power of 10 and T must divide N). Exits 1 if the
 // sum differs from N (N - 1) / 2.
@@ -12,6 +14,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <skein/skein.hpp>
@@ -37,9 +42,11 @@ std::int64_t skynet_local(std::int64_t base, std::int64_t size) {
   return total;
 }
 
-// One remote task: a whole subtree.
-std::int64_t skynet_subtree(std::int64_t base, std::int64_t size) {
-  return skynet_local(base, size);
+// One remote task: a whole subtree; returns its sum and the node it ran on
+// ("local" when the program runs outside a cluster).
+std::pair<std::int64_t, std::string> skynet_subtree(std::int64_t base, std::int64_t size) {
+  const char* node = std::getenv("SKEIN_NODE_ID");
+  return {skynet_local(base, size), node != nullptr ? node : "local"};
 }
 SKEIN_REMOTE(skynet_subtree);
 
@@ -78,14 +85,17 @@ int main(int argc, char** argv) {
   return skein::run(argc, argv, [leaves, tasks]() -> int {
     const auto start = std::chrono::steady_clock::now();
     const std::int64_t per_task = leaves / tasks;
-    std::vector<skein::Future<std::int64_t>> parts;
+    const skein::SpawnOptions spread{.placement = skein::Placement::spread()};
+    std::vector<skein::Future<std::pair<std::int64_t, std::string>>> parts;
     parts.reserve(static_cast<std::size_t>(tasks));
     for (std::int64_t t = 0; t < tasks; ++t) {
-      parts.push_back(skein::spawn(SKEIN_FN(skynet_subtree), t * per_task, per_task));
+      parts.push_back(skein::spawn(spread, SKEIN_FN(skynet_subtree), t * per_task, per_task));
     }
     std::int64_t sum = 0;
-    for (std::int64_t v : skein::when_all(parts)) {
+    std::map<std::string, int> per_node;
+    for (auto& [v, node] : skein::when_all(parts)) {
       sum += v;
+      ++per_node[node];
     }
     const double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -93,6 +103,11 @@ int main(int argc, char** argv) {
     std::printf("dist_skynet: %" PRId64 " leaves in %" PRId64 " remote tasks: sum %" PRId64
                 " (expected %" PRId64 ") in %.1f ms\n",
                 leaves, tasks, sum, want, ms);
+    std::printf("dist_skynet: tasks per node:");
+    for (const auto& [node, n] : per_node) {
+      std::printf(" %s=%d", node.c_str(), n);
+    }
+    std::printf("\n");
     if (sum != want) {
       std::printf("dist_skynet: WRONG RESULT\n");
       return 1;
