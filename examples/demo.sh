@@ -4,7 +4,8 @@
 #   2. skein submit JOB        upload the binary (SHA-256 checked), run it on a node
 #   3. skein stats             live per-node scheduler numbers while it runs
 #   4. skein logs --follow     the job's output, then its final status
-#   5. skein down              always, also on failure or Ctrl-C (trap)
+#   5. skein submit --wait     dist_skynet: 100 remote tasks spread over the 3 nodes
+#   6. skein down              always, also on failure or Ctrl-C (trap)
 set -euo pipefail
 build=${1:-build}
 skein="$build/cli/skein"
@@ -61,3 +62,12 @@ sk status "$id"
 echo
 echo "== skein jobs"
 sk jobs
+
+if [ -x "$build/examples/dist_skynet" ]; then
+  echo
+  echo "== skein submit --wait dist_skynet (remote tasks spread over the nodes)"
+  sk submit --wait "$build/examples/dist_skynet" -- --leaves 1000000 --tasks 100
+  echo
+  echo "== skein stats (task workers stay warm until their job ends)"
+  sk stats
+fi
