@@ -43,7 +43,7 @@ void OwnerTable::launch(TaskSpec spec, std::shared_ptr<FutureState> future,
   e.future = std::move(future);
   e.group = std::move(group);
   // Keep the arguments only if this task may ever be submitted again.
-  const bool retries = spec.options.max_retries > 0;
+  const bool retries = spec.options.max_retries != 0;  // < 0: no limit
   e.kept_spec = retries && (transport_.can_lose_tasks() || spec.options.retry_exceptions);
   if (e.kept_spec) {
     e.spec = spec;
@@ -72,9 +72,18 @@ void OwnerTable::launch(TaskSpec spec, std::shared_ptr<FutureState> future,
   }
   const std::uint64_t id = spec.task_id;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    pending_.emplace(id, std::move(e));
+    std::unique_lock<std::mutex> lock(mu_);
     ++counters_.launched;
+    if (closed_) {
+      ++counters_.failed;
+      TaskOutcome o = closed_outcome();
+      lock.unlock();
+      delete timer;  // never armed
+      e.timer = nullptr;
+      settle(e, e.attempt, std::move(o));
+      return;
+    }
+    pending_.emplace(id, std::move(e));
   }
   // Armed after the entry exists, so an early firing finds it; before the
   // submit, so no completion can race with the arming.
@@ -112,13 +121,30 @@ void OwnerTable::complete(TaskCompletion c) {
       const SpawnOptions& o = e.spec.options;
       const bool retriable =
           is_system_failure(err) || (err == TaskError::kException && o.retry_exceptions);
-      const bool budget_left = static_cast<int>(e.attempt - 1) < std::max(0, o.max_retries);
+      const bool budget_left = o.max_retries < 0 || static_cast<int>(e.attempt - 1) < o.max_retries;
       const bool before_deadline = std::chrono::steady_clock::now() < e.spec.deadline;
-      if (retriable && budget_left && e.kept_spec && before_deadline) {
-        ++e.attempt;
-        ++counters_.retried;
-        retry.emplace(e.spec);
-        retry->attempt = e.attempt;
+      if (err == TaskError::kWorkerLost) {
+        ++e.deaths;
+      }
+      if (retriable && budget_left && e.kept_spec && before_deadline && !closed_) {
+        if (err == TaskError::kWorkerLost && e.deaths >= kPoisonDeaths) {
+          // R4: it would run again, but every worker it ran in died. Blame
+          // it rather than take down a fourth worker (and its other tasks).
+          TaskOutcome& p = c.outcome;
+          p.message = "task " + std::to_string(c.task_id) + " (" + e.spec.function +
+                      ") was in flight in " + std::to_string(e.deaths) +
+                      " worker deaths; quarantined as a poison task instead of a retry. "
+                      "Last death (attempt " +
+                      std::to_string(c.attempt) + "): " + p.message;
+          p.error = TaskError::kPoisoned;
+          p.type_name = task_error_name(TaskError::kPoisoned);
+          ++counters_.poisoned;
+        } else {
+          ++e.attempt;
+          ++counters_.retried;
+          retry.emplace(e.spec);
+          retry->attempt = e.attempt;
+        }
       }
     }
     if (!retry) {
@@ -158,6 +184,28 @@ void OwnerTable::expire(std::uint64_t task_id) {
               " passed before attempt " + std::to_string(settled->attempt) + " finished";
   o.node = std::string(transport_.node_name());
   settle(*settled, settled->attempt, std::move(o));
+}
+
+void OwnerTable::close(TaskError error, const std::string& why) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) {
+      return;
+    }
+    closed_ = true;
+    closed_error_ = error;
+    closed_why_ = why;
+  }
+  fail_all(error, why);
+}
+
+TaskOutcome OwnerTable::closed_outcome() const {
+  TaskOutcome o;
+  o.error = closed_error_;
+  o.type_name = task_error_name(closed_error_);
+  o.message = closed_why_;
+  o.node = std::string(transport_.node_name());
+  return o;
 }
 
 void OwnerTable::fail_all(TaskError error, const std::string& why) {

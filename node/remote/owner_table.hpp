@@ -14,10 +14,20 @@
 //     will report.
 //   - failure from the current attempt: retried (same id, attempt + 1) if it
 //     is a system failure, or an exception with retry_exceptions, while
-//     attempt - 1 < max_retries and the spec was kept; otherwise it settles
-//     the task as failed.
+//     attempt - 1 < max_retries (max_retries < 0: no limit) and the spec was
+//     kept; otherwise it settles the task as failed.
+//   - poison (R4): every kWorkerLost of the current attempt is a "death" of
+//     the task. The third death settles it as kPoisoned (naming the count and
+//     the last death) instead of retrying it, even with budget left. Deaths
+//     are attempts too: one budget (max_retries) bounds all re-runs, and the
+//     death count is a second, stricter bound for worker crashes (see
+//     node/remote/README.md, "Poison tasks").
 //   - the deadline (SpawnOptions::deadline) settles the task as failed with
 //     kDeadlineExceeded; whatever arrives later is a duplicate.
+//   - after close(error, why) (the transport is gone for good) every pending
+//     task is settled with that error, no retry is submitted, and every later
+//     launch settles at once the same way: nothing can wait on a task that
+//     has no way to run.
 // Settling happens once per task: the entry leaves the map under mu_, and only
 // the thread that removed it completes the future / counts the group.
 #pragma once
@@ -65,6 +75,14 @@ class OwnerTable final : public CompletionSink {
   // ending). Any thread.
   void fail_all(TaskError error, const std::string& why);
 
+  // fail_all, and from now on refuses retries and new launches (each settles
+  // at once with error / why). For a transport that cannot recover. Any
+  // thread; the first close wins.
+  void close(TaskError error, const std::string& why);
+
+  // Worker deaths (kWorkerLost of the current attempt) that poison a task.
+  static constexpr std::uint32_t kPoisonDeaths = 3;
+
   struct Counters {
     std::uint64_t launched = 0;
     std::uint64_t succeeded = 0;
@@ -74,6 +92,7 @@ class OwnerTable final : public CompletionSink {
     std::uint64_t duplicates = 0;  // completions of settled tasks
     std::uint64_t stale = 0;       // failures of superseded attempts
     std::uint64_t unknown = 0;     // ids never issued, attempts never made
+    std::uint64_t poisoned = 0;    // settled as kPoisoned (R4)
     std::uint64_t pending = 0;
   };
   Counters counters() const;
@@ -81,6 +100,7 @@ class OwnerTable final : public CompletionSink {
  private:
   struct Entry {
     std::uint32_t attempt = 1;  // latest submitted
+    std::uint32_t deaths = 0;   // attempts that ended in kWorkerLost (R4)
     bool kept_spec = false;     // spec.args kept for retries
     TaskSpec spec;              // args empty unless kept_spec
     std::shared_ptr<FutureState> future;
@@ -92,6 +112,7 @@ class OwnerTable final : public CompletionSink {
   // Called without mu_.
   void settle(Entry& entry, std::uint32_t attempt, TaskOutcome outcome);
   void expire(std::uint64_t task_id);
+  TaskOutcome closed_outcome() const;  // requires closed_ (read under mu_ or after)
   static void on_deadline(DeadlineTimer* timer);
   static void release_timer(DeadlineTimer* timer);
 
@@ -100,6 +121,9 @@ class OwnerTable final : public CompletionSink {
   mutable std::mutex mu_;
   std::unordered_map<std::uint64_t, Entry> pending_;  // guarded by mu_
   Counters counters_;                                 // guarded by mu_ (pending unused)
+  bool closed_ = false;                               // guarded by mu_; never reset
+  TaskError closed_error_ = TaskError::kNone;         // written once with closed_
+  std::string closed_why_;                            // written once with closed_
 };
 
 }  // namespace skein::detail

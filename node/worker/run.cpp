@@ -2,19 +2,50 @@
 //
 // The scheduler's skein::run calls a hook when one is registered; this file
 // registers it at static-initialization time. The hook always builds the
-// Runtime itself (from SKEIN_* environment as usual) and runs main on it;
-// in cluster mode it additionally holds an AgentLink for the duration, which
-// reports this runtime's stats to the node agent. The stats reporting is
-// best-effort: if the agent cannot be reached the program still runs, with a
-// one-line warning on stderr.
+// Runtime itself (from SKEIN_* environment as usual). Outside a cluster (no
+// SKEIN_AGENT_SOCKET / SKEIN_JOB_ID) it just runs main on it, and spawned
+// tasks run in this process (LocalTransport).
+//
+// In cluster mode it connects to the node agent (AgentLink: hello, then one
+// socket for everything) and installs the ClusterTransport before any
+// goroutine runs, in both roles:
+//   - driver (SKEIN_WORKER_ROLE unset or "driver"): runs main; spawns go to
+//     the agent, results come back on the link; stats samples as asked.
+//   - task worker (SKEIN_WORKER_ROLE=task): never calls main_fn; runs every
+//     task the agent places here (TaskRunner) until Terminate or the end of
+//     the socket, then returns 0. Its tasks may spawn tasks of their own,
+//     which this process then owns.
+// The link's reader thread dispatches AgentToWorker frames: results to the
+// transport, tasks to the runner, Terminate to the stop signal. While it
+// runs it counts as an external waker, so a main goroutine waiting for remote
+// results is not mistaken for a deadlock.
+//
+// If a driver cannot reach its agent it still runs, with every task in this
+// process (a one-line warning on stderr); a task worker that cannot is
+// useless and exits 1.
+//
+// Lifetimes: the link and the runner are never destroyed (the transport,
+// which the process's remote context keeps forever, and abandoned goroutines
+// may still use them after skein::run returns); stop() closes the socket, and
+// later sends fail harmlessly.
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <optional>
+#include <string>
+#include <thread>
+#include <variant>
 
+#include "absl/strings/numbers.h"
+#include "remote/remote_context.hpp"
+#include "skein/chan.hpp"
+#include "skein/detail/park.hpp"
 #include "skein/runtime.hpp"
 #include "skein/skein.hpp"
 #include "worker/agent_link.hpp"
+#include "worker/cluster_transport.hpp"
+#include "worker/task_runner.hpp"
 
 // Anchors that keep this object file in every program linking libskein: the
 // C++ one is referenced by <skein/skein.hpp>, the C one by the link option
@@ -34,22 +65,128 @@ namespace {
 
 std::atomic<bool> g_connected{false};
 
+int procs_of(Runtime& runtime) {
+  const auto p = static_cast<int>(runtime.stats().procs);
+  if (p > 0) {
+    return p;
+  }
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw > 0 ? static_cast<int>(hw) : 1;
+}
+
+node::ClusterTransportOptions transport_options(Runtime& runtime, const std::string& node,
+                                                const cluster::WorkerContext& ctx) {
+  node::ClusterTransportOptions o;
+  o.local_slots = procs_of(runtime);
+  o.agent_description = "node agent";
+  if (!node.empty()) {
+    o.agent_description += " of " + node;
+  }
+  o.agent_description += " (" + ctx.agent_socket + ")";
+  // Tuning knob for benchmarks; the default is the measured one.
+  if (const char* w = std::getenv("SKEIN_TASK_WINDOW")) {
+    std::uint32_t v = 0;
+    if (absl::SimpleAtoi(w, &v) && v > 0) {
+      o.window = v;
+    }
+  }
+  return o;
+}
+
 int cluster_aware_run(int /*argc*/, char** /*argv*/, std::function<int()>& main_fn) {
   Runtime runtime(Config::from_env());
   std::optional<cluster::WorkerContext> ctx = cluster::context_from_env();
   if (!ctx) {
     return runtime.run(std::move(main_fn));
   }
-  node::AgentLink link(*ctx);
-  if (absl::Status s = link.connect(); !s.ok()) {
-    std::fprintf(stderr, "skein: cannot report to the node agent (%s); running without stats\n",
+  auto* link = new node::AgentLink(*ctx);  // never destroyed: see Lifetimes
+  if (absl::Status s = link->connect(); !s.ok()) {
+    if (!ctx->driver) {
+      std::fprintf(stderr, "skein: task worker cannot reach its node agent (%s)\n",
+                   std::string(s.message()).c_str());
+      return 1;
+    }
+    std::fprintf(stderr,
+                 "skein: cannot reach the node agent (%s); running without stats, with every "
+                 "task in this process\n",
                  std::string(s.message()).c_str());
-  } else {
-    g_connected.store(true, std::memory_order_relaxed);
-    link.start_reporting([&runtime] { return runtime.stats(); });
+    return runtime.run(std::move(main_fn));
   }
-  const int rc = runtime.run(std::move(main_fn));
-  link.stop();
+  const std::string node = !link->node_id().empty() ? link->node_id() : ctx->node_id;
+  node::FrameSender send = [link](std::string_view payload) { return link->send(payload); };
+  auto owned =
+      std::make_unique<node::ClusterTransport>(send, node, transport_options(runtime, node, *ctx));
+  node::ClusterTransport* transport = owned.get();
+  detail::install_transport(std::move(owned));
+  transport->attach(&detail::process_owner_table());
+  auto* runner = new node::TaskRunner(send, node);  // never destroyed: see Lifetimes
+
+  const bool driver = ctx->driver;
+  Chan<std::monostate> stop(0);  // closed on Terminate / end of socket (task role)
+  std::atomic<bool> stop_closed{false};
+  const auto request_stop = [&] {
+    if (!stop_closed.exchange(true)) {
+      stop.close();
+    }
+  };
+  std::atomic<bool> dropped_tasks{false};
+  link->start_reader(
+      [&](skein::v1::AgentToWorker& m) {
+        switch (m.msg_case()) {
+          case skein::v1::AgentToWorker::kResults:
+            transport->on_results(*m.mutable_results());
+            break;
+          case skein::v1::AgentToWorker::kTasks:
+            if (!driver) {
+              runner->on_tasks(*m.mutable_tasks());
+            } else if (!dropped_tasks.exchange(true)) {
+              std::fprintf(stderr, "skein: the node agent sent tasks to a driver; dropped\n");
+            }
+            break;
+          case skein::v1::AgentToWorker::kTerminate:
+            if (driver) {
+              // The agent kills us after its grace period; until then, every
+              // waiter learns why instead of waiting for results that will
+              // not come.
+              std::fprintf(stderr, "skein: the node agent asked this job to stop: %s\n",
+                           m.terminate().reason().c_str());
+              detail::process_owner_table().close(
+                  TaskError::kCanceled,
+                  "the node agent asked the job to stop: " + m.terminate().reason());
+            } else {
+              request_stop();
+            }
+            break;
+          default:
+            break;  // nothing else is meant for a running worker
+        }
+      },
+      [&](const absl::Status& why) {
+        transport->on_link_lost(absl::IsNotFound(why) ? std::string("the agent closed the socket")
+                                                      : std::string(why.message()));
+        g_connected.store(false, std::memory_order_relaxed);
+        if (current_runtime() != nullptr) {
+          detail::add_external_wakers(-1);  // nothing will come from this thread any more
+        }
+        request_stop();
+      });
+  g_connected.store(true, std::memory_order_relaxed);
+  link->start_reporting([&runtime] { return runtime.stats(); });
+
+  int rc = 0;
+  if (driver) {
+    rc = runtime.run([&main_fn] {
+      detail::add_external_wakers(1);  // the link's reader completes futures
+      return main_fn();
+    });
+  } else {
+    rc = runtime.run([&stop] {
+      detail::add_external_wakers(1);  // the link's reader brings the tasks
+      [[maybe_unused]] auto v = stop.recv();
+      return 0;
+    });
+  }
+  link->stop();
   g_connected.store(false, std::memory_order_relaxed);
   return rc;
 }

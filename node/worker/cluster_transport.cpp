@@ -1,0 +1,204 @@
+#include "worker/cluster_transport.hpp"
+
+#include <utility>
+#include <vector>
+
+#include "remote/executor.hpp"
+#include "skein/blocking.hpp"
+#include "skein/go.hpp"
+#include "skein/v1/worker.pb.h"
+
+namespace skein::node {
+
+ClusterTransport::ClusterTransport(FrameSender send, std::string node,
+                                   ClusterTransportOptions options)
+    : send_(std::move(send)),
+      node_(std::move(node)),
+      options_(std::move(options)),
+      window_(options_.window),
+      queue_([this](std::vector<skein::v1::Task>& tasks) { drain(tasks); }) {}
+
+ClusterTransport::~ClusterTransport() = default;
+
+void ClusterTransport::refuse(detail::TaskSpec& spec, detail::CompletionSink& sink, TaskError error,
+                              std::string message) {
+  refused_.fetch_add(1, std::memory_order_relaxed);
+  detail::TaskCompletion c;
+  c.task_id = spec.task_id;
+  c.attempt = spec.attempt;
+  c.outcome.error = error;
+  c.outcome.type_name = task_error_name(error);
+  c.outcome.message = std::move(message);
+  c.outcome.node = node_;
+  sink.complete(std::move(c));
+}
+
+bool ClusterTransport::take_local_slot() {
+  int n = local_running_.load(std::memory_order_relaxed);
+  while (n < options_.local_slots) {
+    if (local_running_.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void ClusterTransport::run_locally(detail::TaskSpec spec, detail::CompletionSink& sink) {
+  ran_locally_.fetch_add(1, std::memory_order_relaxed);
+  go([this, spec = std::move(spec), &sink] {
+    detail::TaskCompletion c{spec.task_id, spec.attempt, detail::execute_task(spec, node_)};
+    // The slot is free before the completion, so a retry may run here again.
+    local_running_.fetch_sub(1, std::memory_order_acq_rel);
+    sink.complete(std::move(c));
+  });
+}
+
+void ClusterTransport::submit(detail::TaskSpec spec, detail::CompletionSink& sink) {
+  detail::CompletionSink* expected = nullptr;
+  sink_.compare_exchange_strong(expected, &sink, std::memory_order_acq_rel);
+  if (spec.args.size() > kMaxTaskArgsBytes) {
+    refuse(spec, sink, TaskError::kBadPayload,
+           "arguments of " + std::to_string(spec.args.size()) +
+               " bytes exceed the limit of one task (" + std::to_string(kMaxTaskArgsBytes) +
+               " bytes); pass large data by reference (a file or key) instead");
+    return;
+  }
+  if (broken()) {
+    refuse(spec, sink, TaskError::kNodeLost, lost_why());
+    return;
+  }
+  if (spec.options.placement.kind() == Placement::Kind::kLocalFirst && take_local_slot()) {
+    run_locally(std::move(spec), sink);
+    return;
+  }
+  // Only first attempts wait for the window: retries come from the completion
+  // path, which must never block (transport.hpp).
+  const bool windowed = spec.attempt == 1;
+  if (windowed) {
+    {
+      std::lock_guard<std::mutex> lock(flight_mu_);
+      if (windowed_.size() >= options_.window) {
+        window_waits_.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    window_.acquire(detail::WaitReason::kSemaphore);
+    if (broken()) {
+      window_.release();  // pass it on: whoever waits next must see broken_ too
+      refuse(spec, sink, TaskError::kNodeLost, lost_why());
+      return;
+    }
+    std::lock_guard<std::mutex> lock(flight_mu_);
+    windowed_.insert(spec.task_id);
+  }
+  skein::v1::Task task;
+  to_proto(spec, &task);
+  sent_.fetch_add(1, std::memory_order_relaxed);
+  if (windowed) {
+    queue_.push(std::move(task));
+  } else if (queue_.offer(std::move(task))) {
+    go([this] { queue_.run_writer(); });
+  }
+}
+
+void ClusterTransport::drain(std::vector<skein::v1::Task>& tasks) {
+  if (broken()) {
+    return;  // their owner-table entries were settled by close()
+  }
+  skein::v1::WorkerToAgent msg;
+  skein::v1::TaskBatch* batch = msg.mutable_tasks();
+  std::size_t bytes = 0;
+  std::string payload;
+  const auto flush = [&]() -> bool {
+    payload.clear();
+    msg.SerializeToString(&payload);
+    batch->clear_tasks();
+    bytes = 0;
+    frames_.fetch_add(1, std::memory_order_relaxed);
+    // A full socket buffer blocks the write; let the P go meanwhile.
+    absl::Status s = blocking([&] { return send_(payload); });
+    if (!s.ok()) {
+      on_link_lost("cannot write to it: " + std::string(s.message()));
+      return false;
+    }
+    return true;
+  };
+  for (skein::v1::Task& t : tasks) {
+    bytes += t.args().size();
+    *batch->add_tasks() = std::move(t);
+    if (static_cast<std::size_t>(batch->tasks_size()) >= kMaxBatchEntries ||
+        bytes >= kBatchPayloadBytes) {
+      if (!flush()) {
+        return;
+      }
+    }
+  }
+  if (batch->tasks_size() > 0) {
+    flush();
+  }
+}
+
+void ClusterTransport::on_results(skein::v1::ResultBatch& batch) {
+  const auto n = static_cast<std::uint64_t>(batch.results_size());
+  results_.fetch_add(n, std::memory_order_relaxed);
+  detail::CompletionSink* sink = sink_.load(std::memory_order_acquire);
+  if (sink == nullptr) {
+    unowned_results_.fetch_add(n, std::memory_order_relaxed);
+    return;
+  }
+  int released = 0;
+  {
+    std::lock_guard<std::mutex> lock(flight_mu_);
+    for (const skein::v1::TaskResult& r : batch.results()) {
+      released += static_cast<int>(windowed_.erase(r.task_id()));
+    }
+  }
+  for (int i = 0; i < released; ++i) {
+    window_.release();
+  }
+  for (skein::v1::TaskResult& r : *batch.mutable_results()) {
+    sink->complete(from_proto(std::move(r)));
+  }
+}
+
+std::string ClusterTransport::lost_why() {
+  std::lock_guard<std::mutex> lock(lost_mu_);
+  return lost_why_;
+}
+
+void ClusterTransport::on_link_lost(const std::string& why) {
+  std::string message;
+  {
+    std::lock_guard<std::mutex> lock(lost_mu_);
+    if (lost_) {
+      return;
+    }
+    lost_ = true;
+    lost_why_ = "lost the connection to " + options_.agent_description + ": " + why;
+    message = lost_why_;
+  }
+  // The table first: once it is closed no retry is submitted and no launch
+  // reaches submit(), so the kNodeLost refusals below can never recurse into
+  // retries; every task it held is settled by the close.
+  if (table_ != nullptr) {
+    table_->close(TaskError::kNodeLost, message);
+  }
+  broken_.store(true, std::memory_order_release);
+  // Wake every parked spawner; each sees broken_ and passes its token on, and
+  // the extra one covers a spawner that checked broken_ just before it flipped.
+  window_.release_all();
+  window_.release();
+}
+
+ClusterTransport::Counters ClusterTransport::counters() const {
+  Counters c;
+  c.sent = sent_.load(std::memory_order_relaxed);
+  c.frames = frames_.load(std::memory_order_relaxed);
+  c.window_waits = window_waits_.load(std::memory_order_relaxed);
+  c.ran_locally = ran_locally_.load(std::memory_order_relaxed);
+  c.refused = refused_.load(std::memory_order_relaxed);
+  c.results = results_.load(std::memory_order_relaxed);
+  c.unowned_results = unowned_results_.load(std::memory_order_relaxed);
+  return c;
+}
+
+}  // namespace skein::node

@@ -1,0 +1,121 @@
+// ClusterTransport: the owner side of remote tasks in a cluster (DESIGN §4;
+// docs/wire.md, "Task dispatch"). Installed by the run hook (run.cpp) in every
+// worker, driver or task worker, before main's goroutine starts.
+//
+// What it does with one attempt handed over by the owner table:
+//   - arguments over 3 MiB: refused at once (kBadPayload), never sent;
+//   - local_first while fewer than `local_slots` local_first tasks run here:
+//     runs it in this process as a goroutine (execute_task), like the local
+//     transport; beyond that it is sent with PLACEMENT_KIND_LOCAL_FIRST and the
+//     coordinator spills it;
+//   - otherwise: converts it to a skein.v1.Task and queues it for the agent
+//     link. Frames are TaskBatch messages of at most 1,024 tasks / ~1 MiB of
+//     arguments, batched by flat combining (combining_queue.hpp): the spawning
+//     goroutine that finds the stream idle writes at once; spawns that arrive
+//     while it writes ride in its next frame. No timer, no writer thread.
+// Backpressure: a first attempt takes one token of a window (a Sema) before it
+// is queued and gives it back when any result for that task id arrives, so at
+// most `window` first attempts are in flight; the spawning goroutine parks
+// while the window is full (a plain thread blocks). Retries never wait: they
+// are submitted from the completion path (the link's reader thread), which
+// must not block, so they bypass the window and are written by a goroutine
+// started for the purpose when no writer is active.
+//
+// Results (on_results, reader thread) go to the completion sink, i.e. the
+// owner table, which drops duplicates and stale attempts. When the link is
+// lost (on_link_lost), the attached owner table is closed with kNodeLost:
+// every pending task fails, later spawns fail at once, parked spawners wake.
+//
+// Invariants: windowed_ holds exactly the task ids that own a window token;
+// broken_ only goes false -> true, after the owner table was closed; sink_ is set by the first
+// submit and never changes (there is one owner table per process).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+
+#include "remote/owner_table.hpp"
+#include "remote/transport.hpp"
+#include "skein/detail/sema.hpp"
+#include "skein/v1/task.pb.h"
+#include "worker/combining_queue.hpp"
+#include "worker/task_wire.hpp"
+
+namespace skein::node {
+
+struct ClusterTransportOptions {
+  // First attempts in flight per owner process. 16,384: the measured
+  // throughput against a fake agent levels off near 4k and memory stays a few
+  // MiB (bench figures in node/remote/README.md).
+  std::uint32_t window = 16384;
+  // local_first tasks run in this process at once (the runtime's Ps).
+  int local_slots = 1;
+  // Names the agent in errors: "node agent of n1 (/run/.../agent.sock)".
+  std::string agent_description = "node agent";
+};
+
+class ClusterTransport final : public detail::TaskTransport {
+ public:
+  struct Counters {
+    std::uint64_t sent = 0;             // tasks handed to the queue for the agent
+    std::uint64_t frames = 0;           // TaskBatch frames written
+    std::uint64_t window_waits = 0;     // first attempts that found the window full
+    std::uint64_t ran_locally = 0;      // local_first attempts run in this process
+    std::uint64_t refused = 0;          // refused at submit (too large, link lost)
+    std::uint64_t results = 0;          // results received
+    std::uint64_t unowned_results = 0;  // results before any submit (dropped)
+  };
+
+  ClusterTransport(FrameSender send, std::string node, ClusterTransportOptions options);
+  ~ClusterTransport() override;
+
+  // The table to close when the link is lost. Call once, before any spawn.
+  void attach(detail::OwnerTable* table) { table_ = table; }
+
+  void submit(detail::TaskSpec spec, detail::CompletionSink& sink) override;
+  bool can_lose_tasks() const override { return true; }
+  std::string_view node_name() const override { return node_; }
+
+  // Reader thread: outcomes of tasks this process owns.
+  void on_results(skein::v1::ResultBatch& batch);
+  // The link broke (reader thread, or a writer whose send failed). Idempotent.
+  void on_link_lost(const std::string& why);
+  bool broken() const { return broken_.load(std::memory_order_acquire); }
+
+  Counters counters() const;
+  std::uint32_t window() const { return options_.window; }
+
+ private:
+  void drain(std::vector<skein::v1::Task>& tasks);
+  void refuse(detail::TaskSpec& spec, detail::CompletionSink& sink, TaskError error,
+              std::string message);
+  bool take_local_slot();
+  std::string lost_why();
+  void run_locally(detail::TaskSpec spec, detail::CompletionSink& sink);
+
+  const FrameSender send_;
+  const std::string node_;
+  const ClusterTransportOptions options_;
+  detail::OwnerTable* table_ = nullptr;
+  std::atomic<detail::CompletionSink*> sink_{nullptr};
+  std::atomic<bool> broken_{false};
+  std::mutex lost_mu_;
+  bool lost_ = false;     // guarded by lost_mu_: on_link_lost ran
+  std::string lost_why_;  // guarded by lost_mu_; set before broken_
+
+  detail::Sema window_;
+  std::mutex flight_mu_;
+  std::unordered_set<std::uint64_t> windowed_;  // guarded by flight_mu_
+  std::atomic<int> local_running_{0};
+
+  CombiningQueue<skein::v1::Task> queue_;
+
+  std::atomic<std::uint64_t> sent_{0}, frames_{0}, window_waits_{0}, ran_locally_{0}, refused_{0},
+      results_{0}, unowned_results_{0};
+};
+
+}  // namespace skein::node

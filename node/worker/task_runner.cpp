@@ -1,0 +1,95 @@
+#include "worker/task_runner.hpp"
+
+#include <cstdio>
+#include <utility>
+
+#include "remote/executor.hpp"
+#include "skein/blocking.hpp"
+#include "skein/go.hpp"
+#include "skein/v1/worker.pb.h"
+
+namespace skein::node {
+
+TaskRunner::TaskRunner(FrameSender send, std::string node)
+    : send_(std::move(send)),
+      node_(std::move(node)),
+      queue_([this](std::vector<Outcome>& outcomes) { drain(outcomes); }) {}
+
+void TaskRunner::on_tasks(skein::v1::TaskBatch& batch) {
+  const std::uint64_t job_id = batch.job_id();
+  for (const skein::v1::Task& t : batch.tasks()) {
+    started_.fetch_add(1, std::memory_order_relaxed);
+    go([this, job_id, owner_node = batch.owner().node_id(),
+        owner_worker = batch.owner().worker_id(), spec = from_proto(t)] {
+      detail::TaskOutcome outcome = detail::execute_task(spec, node_);
+      Outcome o{job_id, owner_node, owner_worker, {}};
+      to_proto(spec.task_id, spec.attempt, std::move(outcome), &o.result);
+      finished_.fetch_add(1, std::memory_order_relaxed);
+      queue_.push(std::move(o));
+    });
+  }
+}
+
+void TaskRunner::drain(std::vector<Outcome>& outcomes) {
+  // One open batch per owner; a drain round usually holds one or two owners.
+  struct Open {
+    const Outcome* key;
+    skein::v1::WorkerToAgent msg;
+    std::size_t bytes = 0;
+  };
+  std::vector<Open> open;
+  std::string payload;
+  const auto flush = [&](Open& b) {
+    payload.clear();
+    b.msg.SerializeToString(&payload);
+    b.msg.mutable_results()->clear_results();
+    b.bytes = 0;
+    frames_.fetch_add(1, std::memory_order_relaxed);
+    absl::Status s = blocking([&] { return send_(payload); });
+    if (!s.ok() && send_failures_.fetch_add(1, std::memory_order_relaxed) == 0) {
+      std::fprintf(stderr, "skein: task worker cannot send results to its node agent: %s\n",
+                   std::string(s.message()).c_str());
+    }
+  };
+  for (Outcome& o : outcomes) {
+    Open* b = nullptr;
+    for (Open& candidate : open) {
+      if (candidate.key->owner_worker == o.owner_worker && candidate.key->job_id == o.job_id &&
+          candidate.key->owner_node == o.owner_node) {
+        b = &candidate;
+        break;
+      }
+    }
+    if (b == nullptr) {
+      b = &open.emplace_back();
+      b->key = &o;
+      skein::v1::ResultBatch* rb = b->msg.mutable_results();
+      rb->set_job_id(o.job_id);
+      rb->mutable_owner()->set_node_id(o.owner_node);
+      rb->mutable_owner()->set_worker_id(o.owner_worker);
+    }
+    skein::v1::ResultBatch* rb = b->msg.mutable_results();
+    b->bytes += o.result.result().size();
+    *rb->add_results() = std::move(o.result);
+    if (static_cast<std::size_t>(rb->results_size()) >= kMaxBatchEntries ||
+        b->bytes >= kBatchPayloadBytes) {
+      flush(*b);
+    }
+  }
+  for (Open& b : open) {
+    if (b.msg.results().results_size() > 0) {
+      flush(b);
+    }
+  }
+}
+
+TaskRunner::Counters TaskRunner::counters() const {
+  Counters c;
+  c.started = started_.load(std::memory_order_relaxed);
+  c.finished = finished_.load(std::memory_order_relaxed);
+  c.frames = frames_.load(std::memory_order_relaxed);
+  c.send_failures = send_failures_.load(std::memory_order_relaxed);
+  return c;
+}
+
+}  // namespace skein::node
