@@ -25,6 +25,23 @@ constexpr std::uint64_t kFetchBytesPerSecondFloor = 8 << 20;
 // the call and its status.
 constexpr auto kReaderGrace = std::chrono::seconds(2);
 
+bool same_owner(const skein::v1::TaskOwner& a, const skein::v1::TaskOwner& b) {
+  return a.worker_id() == b.worker_id() && a.node_id() == b.node_id();
+}
+
+// Whether two task messages are of the same kind, job and owner.
+bool same_stream(const skein::v1::AgentMessage& a, const skein::v1::AgentMessage& b) {
+  if (a.msg_case() != b.msg_case()) {
+    return false;
+  }
+  if (a.has_tasks()) {
+    return a.tasks().job_id() == b.tasks().job_id() &&
+           same_owner(a.tasks().owner(), b.tasks().owner());
+  }
+  return a.results().job_id() == b.results().job_id() &&
+         same_owner(a.results().owner(), b.results().owner());
+}
+
 std::chrono::system_clock::time_point deadline_in(std::chrono::milliseconds d) {
   return std::chrono::system_clock::now() + d;
 }
@@ -85,8 +102,73 @@ bool CoordinatorClient::wait_connected(std::chrono::milliseconds timeout) {
 
 bool CoordinatorClient::flush(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
-  return cv_.wait_for(lock, timeout, [this] { return outbox_.empty() || !connected_.load(); }) &&
-         outbox_.empty();
+  auto empty = [this] { return outbox_.empty() && task_out_.empty(); };
+  return cv_.wait_for(lock, timeout, [&] { return empty() || !connected_.load(); }) && empty();
+}
+
+void CoordinatorClient::wake_writer_locked() {
+  // Only an idle writer needs the wake-up: a busy one drains the queue
+  // before it waits again, and skipping the notify saves a futex call per
+  // message under load.
+  if (writer_idle_) {
+    cv_.notify_all();
+  }
+}
+
+void CoordinatorClient::enqueue_task_locked(skein::v1::AgentMessage m, std::size_t entries,
+                                            std::size_t bytes) {
+  task_bytes_ += bytes;
+  // Merge into the newest queued message of the same kind, job and owner, if
+  // it has room; an older one would reorder that owner's messages.
+  for (auto it = task_out_.rbegin(); it != task_out_.rend(); ++it) {
+    if (!same_stream(it->msg, m)) {
+      continue;
+    }
+    if (it->entries + entries > kMaxBatchEntries || it->bytes + bytes > kMaxBatchBytes) {
+      break;
+    }
+    if (m.has_tasks()) {
+      auto* dst = it->msg.mutable_tasks()->mutable_tasks();
+      for (auto& t : *m.mutable_tasks()->mutable_tasks()) {
+        dst->Add(std::move(t));
+      }
+    } else {
+      auto* dst = it->msg.mutable_results()->mutable_results();
+      for (auto& r : *m.mutable_results()->mutable_results()) {
+        dst->Add(std::move(r));
+      }
+    }
+    it->entries += entries;
+    it->bytes += bytes;
+    task_merges_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  task_out_.push_back(QueuedTask{std::move(m), entries, bytes});
+}
+
+void CoordinatorClient::send_tasks(skein::v1::TaskBatch batch) {
+  const std::size_t entries = static_cast<std::size_t>(batch.tasks_size());
+  const std::size_t bytes = batch.ByteSizeLong();
+  skein::v1::AgentMessage m;
+  *m.mutable_tasks() = std::move(batch);
+  std::lock_guard<std::mutex> lock(mu_);
+  enqueue_task_locked(std::move(m), entries, bytes);
+  wake_writer_locked();
+}
+
+void CoordinatorClient::send_results(skein::v1::ResultBatch batch) {
+  const std::size_t entries = static_cast<std::size_t>(batch.results_size());
+  const std::size_t bytes = batch.ByteSizeLong();
+  skein::v1::AgentMessage m;
+  *m.mutable_results() = std::move(batch);
+  std::lock_guard<std::mutex> lock(mu_);
+  enqueue_task_locked(std::move(m), entries, bytes);
+  wake_writer_locked();
+}
+
+bool CoordinatorClient::tasks_ready() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return task_bytes_ < options_.max_queued_task_bytes;
 }
 
 void CoordinatorClient::send_event(skein::v1::JobEvent event) {
@@ -95,8 +177,8 @@ void CoordinatorClient::send_event(skein::v1::JobEvent event) {
     skein::v1::AgentMessage m;
     *m.mutable_job_event() = std::move(event);
     outbox_.push_back(std::move(m));
+    wake_writer_locked();
   }
-  cv_.notify_all();
 }
 
 bool CoordinatorClient::logs_ready() const {
@@ -111,8 +193,8 @@ void CoordinatorClient::send_log(skein::v1::LogChunk chunk) {
     skein::v1::AgentMessage m;
     *m.mutable_log() = std::move(chunk);
     outbox_.push_back(std::move(m));
+    wake_writer_locked();
   }
-  cv_.notify_all();
 }
 
 void CoordinatorClient::sleep_backoff(std::chrono::milliseconds d) {
@@ -185,6 +267,16 @@ absl::Status CoordinatorClient::run_stream() {
         case skein::v1::CoordinatorMessage::kShutdown:
           handlers_.shutdown(msg.shutdown().reason());
           break;
+        case skein::v1::CoordinatorMessage::kTasks:
+          if (handlers_.tasks) {
+            handlers_.tasks(std::move(*msg.mutable_tasks()));
+          }
+          break;
+        case skein::v1::CoordinatorMessage::kResults:
+          if (handlers_.results) {
+            handlers_.results(std::move(*msg.mutable_results()));
+          }
+          break;
         default:
           break;  // newer coordinator: ignore what we do not know
       }
@@ -197,9 +289,13 @@ absl::Status CoordinatorClient::run_stream() {
   bool write_ok = stream->Write(hello);
   std::uint64_t seq = 0;
   auto next_heartbeat = Clock::now();
+  bool tasks_turn = true;  // alternate queues so neither starves the other
   while (write_ok) {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_until(lock, next_heartbeat, [&] { return stop_ || broken || !outbox_.empty(); });
+    writer_idle_ = true;
+    cv_.wait_until(lock, next_heartbeat,
+                   [&] { return stop_ || broken || !outbox_.empty() || !task_out_.empty(); });
+    writer_idle_ = false;
     if (stop_ || broken) {
       break;
     }
@@ -214,6 +310,26 @@ absl::Status CoordinatorClient::run_stream() {
       *hb.mutable_heartbeat() = handlers_.heartbeat();
       hb.mutable_heartbeat()->set_seq(++seq);
       write_ok = stream->Write(hb);
+      continue;
+    }
+    const bool take_task = !task_out_.empty() && (outbox_.empty() || tasks_turn);
+    tasks_turn = !take_task;
+    if (take_task) {
+      QueuedTask q = std::move(task_out_.front());
+      task_out_.pop_front();
+      task_bytes_ -= q.bytes;
+      lock.unlock();
+      write_ok = stream->Write(q.msg);
+      if (write_ok) {
+        task_writes_.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        // Re-sent on the next stream: the coordinator may have it already,
+        // and a duplicate is harmless where a loss is not.
+        std::lock_guard<std::mutex> relock(mu_);
+        task_bytes_ += q.bytes;
+        task_out_.push_front(std::move(q));
+      }
+      cv_.notify_all();  // flush() waits for empty queues
       continue;
     }
     // One FIFO for events and logs: a job's output must reach the
@@ -305,6 +421,9 @@ void CoordinatorClient::session_loop() {
       // Events and logs of the lost jobs mean nothing to the new identity.
       outbox_.clear();
       log_bytes_ = 0;
+      // So are tasks and results of the old identity's workers (killed).
+      task_out_.clear();
+      task_bytes_ = 0;
       continue;
     }
     sleep_backoff(backoff);

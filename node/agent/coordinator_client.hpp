@@ -16,6 +16,19 @@
 //     (node_lost: kill its workers, as the protocol requires) and registers
 //     again as a new node.
 //
+// Task path. TaskBatches and ResultBatches (docs/wire.md "Task dispatch") go
+// through their own queue, so a log flood cannot hold them up, and the writer
+// alternates between the two queues. Batching is adaptive: an idle writer is
+// woken at once (task traffic never waits for the heartbeat period); what
+// arrives while a Write is in flight is merged into a queued message of the
+// same kind, job and owner (at most kMaxBatchEntries entries and about
+// kMaxBatchBytes per message), so a busy stream carries fewer, fuller
+// messages. A task message whose Write failed goes back to the front of the
+// queue and is re-sent on the next stream (duplicates are harmless, losses are
+// not). The queue is bounded in bytes (max_queued_task_bytes): tasks_ready()
+// turns false at the bound, and the worker socket stops reading workers.
+// Incoming TaskBatch / ResultBatch go to the tasks / results handlers.
+//
 // Outbox. JobEvents and LogChunks share one FIFO, so a job's output always
 // precedes its exit event (the coordinator ends followed log streams at the
 // exit). Events are never dropped: one whose write failed waits for the next
@@ -56,6 +69,7 @@ struct CoordinatorClientOptions {
   // coordinator's (that would get this node declared dead).
   std::chrono::milliseconds heartbeat{0};
   std::size_t max_queued_log_bytes = 4 << 20;
+  std::size_t max_queued_task_bytes = std::size_t{32} << 20;
   std::chrono::milliseconds min_backoff{100};
   std::chrono::milliseconds max_backoff{2000};
   std::chrono::milliseconds rpc_deadline{5000};
@@ -74,6 +88,10 @@ struct CoordinatorHandlers {
   std::function<void(const absl::Status&)> fatal;
   // Jobs with live workers here, for ConnectHello after a reconnect.
   std::function<std::vector<std::uint64_t>()> running_jobs;
+  // Tasks placed on this node / outcomes for owners on this node (reader
+  // thread; may wait briefly for a worker to make room, never indefinitely).
+  std::function<void(skein::v1::TaskBatch)> tasks;
+  std::function<void(skein::v1::ResultBatch)> results;
 };
 
 class CoordinatorClient {
@@ -93,6 +111,19 @@ class CoordinatorClient {
   bool logs_ready() const;
   void send_log(skein::v1::LogChunk chunk);
 
+  // Task path (any thread; never blocks). Spawns from workers here, owner
+  // filled in; outcomes of tasks run here (or lost here).
+  void send_tasks(skein::v1::TaskBatch batch);
+  void send_results(skein::v1::ResultBatch batch);
+  // Whether more task traffic may be queued now.
+  bool tasks_ready() const;
+  // Task messages written so far / merged into a queued message.
+  std::uint64_t task_messages_written() const { return task_writes_.load(); }
+  std::uint64_t task_batches_merged() const { return task_merges_.load(); }
+
+  static constexpr int kMaxBatchEntries = 1024;
+  static constexpr std::size_t kMaxBatchBytes = std::size_t{1} << 20;
+
   // Streams a stored binary (FetchBinary) into sink, checking chunk offsets.
   absl::Status fetch_binary(const std::string& sha256, std::uint64_t size,
                             const BinaryCache::ChunkSink& sink);
@@ -111,6 +142,15 @@ class CoordinatorClient {
   absl::Status run_stream();
   void sleep_backoff(std::chrono::milliseconds d);
   void session_loop();
+  // mu_ held. Appends a task message, merging it into a queued one when it can.
+  void enqueue_task_locked(skein::v1::AgentMessage m, std::size_t entries, std::size_t bytes);
+  void wake_writer_locked();
+
+  struct QueuedTask {
+    skein::v1::AgentMessage msg;  // tasks or results
+    std::size_t entries = 0;
+    std::size_t bytes = 0;
+  };
 
   CoordinatorClientOptions options_;
   CoordinatorHandlers handlers_;
@@ -128,6 +168,11 @@ class CoordinatorClient {
   std::chrono::milliseconds period_{1000};
   std::deque<skein::v1::AgentMessage> outbox_;  // events and logs, in order
   std::size_t log_bytes_ = 0;                   // bytes of LogChunks in outbox_
+  std::deque<QueuedTask> task_out_;             // tasks and results, mergeable
+  std::size_t task_bytes_ = 0;                  // sum of task_out_[i].bytes
+  bool writer_idle_ = false;                    // the writer waits on cv_
+  std::atomic<std::uint64_t> task_writes_{0};
+  std::atomic<std::uint64_t> task_merges_{0};
 };
 
 }  // namespace skein::node

@@ -1,5 +1,6 @@
 #include "agent/node_agent.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -7,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <bit>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -56,6 +58,12 @@ constexpr auto kExitReportSlack = std::chrono::milliseconds(500);
 // A job's local log is written in 64 KiB pieces; LogChunk carries at most that.
 constexpr std::size_t kMaxLogChunk = 64 * 1024;
 
+// How long the coordinator stream's reader waits for a worker that does not
+// read its socket before giving up on a frame for it: long enough for a busy
+// worker to catch up, short enough that one stuck worker does not hold up the
+// node's whole downstream traffic for long.
+constexpr auto kDownstreamWait = std::chrono::seconds(5);
+
 }  // namespace
 
 NodeAgent::NodeAgent(AgentConfig config) : config_(std::move(config)) {
@@ -103,21 +111,42 @@ absl::Status NodeAgent::start() {
   sup.records_dir = records.string();
   supervisor_ = std::make_unique<WorkerSupervisor>(sup, static_cast<OutputSink*>(this));
 
+  TaskHostDeps td;
+  td.launch = [this](std::uint64_t job, std::function<void(pid_t)> on_started) {
+    return launch_task_worker(job, std::move(on_started));
+  };
+  td.to_worker = [this](std::uint64_t worker_id, const skein::v1::AgentToWorker& m) {
+    return server_->send(worker_id, m, std::chrono::steady_clock::now() + kDownstreamWait);
+  };
+  td.to_coordinator = [this](skein::v1::ResultBatch b) { client_->send_results(std::move(b)); };
+  td.stop_worker = [this](pid_t pid) { supervisor_->stop_worker(pid); };
+  td.log = [this](std::uint64_t job, const std::string& line) { log_system(job, line); };
+  td.node_id = [this] { return client_->node_id(); };
+  tasks_ = std::make_unique<TaskHost>(std::move(td));
+
+  WorkerServerHandlers wh;
+  wh.validate = [this](std::uint64_t job_id, pid_t peer) {
+    const auto pids = supervisor_->pids_of(std::to_string(job_id));
+    const pid_t group = ::getpgid(peer);
+    for (pid_t p : pids) {
+      if (p == peer || p == group) {  // the worker, or a process of its group
+        return true;
+      }
+    }
+    return false;
+  };
+  wh.node_id = [this] { return client_->node_id(); };
+  wh.hello = [this](const WorkerInfo& w) { tasks_->hello(w); };
+  wh.tasks = [this](skein::v1::TaskBatch b) { client_->send_tasks(std::move(b)); };
+  wh.results = [this](const WorkerInfo& w, skein::v1::ResultBatch b) {
+    tasks_->results(w, b);
+    client_->send_results(std::move(b));
+  };
+  wh.gone = [this](const WorkerInfo& w) { tasks_->gone(w); };
+  wh.upstream_ready = [this] { return client_->tasks_ready(); };
   server_ = std::make_unique<WorkerServer>(
       (std::filesystem::path(config_.work_dir) / "agent.sock").string(), config_.stats_interval,
-      [this](std::uint64_t job_id, pid_t peer) {
-        const auto pids = supervisor_->pids_of(std::to_string(job_id));
-        const pid_t group = ::getpgid(peer);
-        for (pid_t p : pids) {
-          if (p == peer || p == group) {  // the worker, or a process of its group
-            return true;
-          }
-        }
-        return false;
-      });
-  if (absl::Status s = server_->start(); !s.ok()) {
-    return s;
-  }
+      std::move(wh));
 
   CoordinatorClientOptions co;
   co.address = config_.coordinator;
@@ -158,7 +187,13 @@ absl::Status NodeAgent::start() {
   };
   h.heartbeat = [this] { return heartbeat(); };
   h.running_jobs = [this] { return running_job_ids(); };
+  h.tasks = [this](skein::v1::TaskBatch b) { tasks_->tasks(std::move(b)); };
+  h.results = [this](skein::v1::ResultBatch b) { route_results(std::move(b)); };
+  // Built before the socket starts (its handlers use it), started after.
   client_ = std::make_unique<CoordinatorClient>(std::move(co), std::move(h));
+  if (absl::Status s = server_->start(); !s.ok()) {
+    return s;
+  }
   return client_->start();
 }
 
@@ -211,6 +246,10 @@ void NodeAgent::stop() {
     stopping_ = true;
     starters.swap(starters_);
   }
+  // No new task worker from here on; the ones running are cancelled below.
+  if (tasks_) {
+    tasks_->stop();
+  }
   // Stop workers first (SIGTERM, then SIGKILL after the grace) and give
   // their exit events a moment to reach the coordinator, then close the
   // stream and the socket.
@@ -242,13 +281,16 @@ void NodeAgent::stop() {
 bool NodeAgent::ready(const std::string& /*job_id*/) { return client_->logs_ready(); }
 
 void NodeAgent::output(const std::string& job_id, OutputStream stream, std::string_view data) {
-  auto& log = logs_[job_id];
-  if (!log) {
-    log = std::make_unique<JobLog>(std::filesystem::path(jobs_dir_) / job_id,
-                                   config_.job_log_max_bytes);
-  }
-  if (absl::Status s = log->append(data); !s.ok()) {
-    logger("node")->warn("job {} local log: {}", job_id, std::string(s.message()));
+  {
+    std::lock_guard<std::mutex> lock(logs_mu_);
+    auto& log = logs_[job_id];
+    if (!log) {
+      log = std::make_unique<JobLog>(std::filesystem::path(jobs_dir_) / job_id,
+                                     config_.job_log_max_bytes);
+    }
+    if (absl::Status s = log->append(data); !s.ok()) {
+      logger("node")->warn("job {} local log: {}", job_id, std::string(s.message()));
+    }
   }
   std::uint64_t id = 0;
   if (!absl::SimpleAtoi(job_id, &id)) {
@@ -268,9 +310,17 @@ void NodeAgent::output(const std::string& job_id, OutputStream stream, std::stri
 }
 
 void NodeAgent::exited(const WorkerExit& e) {
-  logs_.erase(e.job_id);
   std::uint64_t id = 0;
   if (!absl::SimpleAtoi(e.job_id, &id)) {
+    return;
+  }
+  if (supervisor_->pids_of(e.job_id).empty()) {
+    std::lock_guard<std::mutex> lock(logs_mu_);
+    logs_.erase(e.job_id);  // the job's last worker here: close its log
+  }
+  // A task worker's exit fails what it held (TaskHost) and is a line in the
+  // job's log, never a JobEvent: only the driver's exit ends the job.
+  if (tasks_->exited(id, e.pid, e.message)) {
     return;
   }
   {
@@ -291,15 +341,7 @@ void NodeAgent::exited(const WorkerExit& e) {
   client_->send_event(std::move(ev));
 }
 
-void NodeAgent::on_start_job(const skein::v1::StartJob& cmd) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (stopping_) {
-    return;
-  }
-  if (cmd.job_id() == 0 || starting_.count(cmd.job_id()) || running_.count(cmd.job_id())) {
-    return;  // a StartJob repeated after a reconnect: already on its way
-  }
-  starting_.insert(cmd.job_id());
+void NodeAgent::spawn_starter_locked(std::function<void()> fn) {
   // Join starters that are done so their threads do not pile up.
   for (auto it = starters_.begin(); it != starters_.end();) {
     if (it->done->load()) {
@@ -310,11 +352,149 @@ void NodeAgent::on_start_job(const skein::v1::StartJob& cmd) {
     }
   }
   auto done = std::make_shared<std::atomic<bool>>(false);
-  starters_.push_back(Starter{std::thread([this, cmd, done] {
-                                start_job(cmd);
+  starters_.push_back(Starter{std::thread([fn = std::move(fn), done] {
+                                fn();
                                 done->store(true);
                               }),
                               done});
+}
+
+void NodeAgent::on_start_job(const skein::v1::StartJob& cmd) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_ || cmd.job_id() == 0) {
+    return;
+  }
+  if (!cmd.driver()) {
+    // Tasks of this job may come here: have its binary ready, start nothing.
+    // Known already (its driver runs here, or a repeat): nothing to do.
+    if (tasks_->expect(cmd.job_id())) {
+      spawn_starter_locked([this, cmd] { prepare_task_job(cmd); });
+    }
+    return;
+  }
+  if (starting_.count(cmd.job_id()) || running_.count(cmd.job_id())) {
+    return;  // a StartJob repeated after a reconnect: already on its way
+  }
+  starting_.insert(cmd.job_id());
+  spawn_starter_locked([this, cmd] { start_job(cmd); });
+}
+
+void NodeAgent::remember_job(const skein::v1::StartJob& cmd, const UniqueFd& exe,
+                             const std::string& job_dir) {
+  const std::uint64_t id = cmd.job_id();
+  JobTemplate t;
+  t.exe.reset(::fcntl(exe.get(), F_DUPFD_CLOEXEC, 0));
+  if (!t.exe) {
+    tasks_->failed(id, absl::StrCat("dup of the binary descriptor: ", std::strerror(errno)));
+    return;
+  }
+  t.argv.push_back(cmd.name().empty() ? absl::StrCat("job-", id) : cmd.name());
+  for (const auto& a : cmd.args()) {
+    t.argv.push_back(a);
+  }
+  t.job_dir = job_dir;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    templates_[id] = std::move(t);
+  }
+  tasks_->ready(id);
+  if (!tasks_->knows(id)) {  // cancelled while we fetched
+    std::lock_guard<std::mutex> lock(mu_);
+    templates_.erase(id);
+  }
+}
+
+void NodeAgent::prepare_task_job(skein::v1::StartJob cmd) {
+  const std::uint64_t id = cmd.job_id();
+  auto fd = cache_->open_verified(
+      cmd.binary_sha256(), cmd.binary_size(),
+      [this, size = cmd.binary_size()](const std::string& sha, const BinaryCache::ChunkSink& sink) {
+        return client_->fetch_binary(sha, size, sink);
+      });
+  if (!fd.ok()) {
+    // Not a JobEvent: the job's driver runs elsewhere. Its tasks placed here
+    // fail (kWorkerLost) with this reason, so the owner learns it.
+    logger("node")->warn("job {}: binary for task workers unavailable: {}", id,
+                         std::string(fd.status().message()));
+    tasks_->failed(id, std::string(fd.status().message()));
+    return;
+  }
+  const std::string job_dir = (std::filesystem::path(jobs_dir_) / std::to_string(id)).string();
+  std::error_code ec;
+  std::filesystem::create_directories(job_dir, ec);
+  ::chmod(job_dir.c_str(), 0700);
+  remember_job(cmd, *fd, job_dir);
+}
+
+absl::StatusOr<pid_t> NodeAgent::launch_task_worker(std::uint64_t job_id,
+                                                    std::function<void(pid_t)> on_started) {
+  LaunchSpec spec;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) {
+      return absl::CancelledError("the agent is shutting down");
+    }
+    auto t = templates_.find(job_id);
+    if (t == templates_.end()) {
+      return absl::FailedPreconditionError("the job's binary is not on this node");
+    }
+    spec.exe.reset(::fcntl(t->second.exe.get(), F_DUPFD_CLOEXEC, 0));
+    if (!spec.exe) {
+      return absl::InternalError(
+          absl::StrCat("dup of the binary descriptor: ", std::strerror(errno)));
+    }
+    spec.argv = t->second.argv;
+    spec.cwd = t->second.job_dir;
+  }
+  spec.job_id = std::to_string(job_id);
+  spec.env = worker_env(job_id, spec.cwd, /*driver=*/false);
+  spec.limits = config_.worker_limits;
+  spec.on_started = std::move(on_started);
+  return supervisor_->launch(std::move(spec));
+}
+
+void NodeAgent::route_results(skein::v1::ResultBatch batch) {
+  const std::size_t n = static_cast<std::size_t>(batch.results_size());
+  std::string why;
+  if (batch.owner().node_id() != client_->node_id()) {
+    why = absl::StrCat("owner is on node ", batch.owner().node_id(), ", not here");
+  } else {
+    const std::uint64_t worker_id = batch.owner().worker_id();
+    skein::v1::AgentToWorker m;
+    *m.mutable_results() = std::move(batch);
+    absl::Status s =
+        server_->send(worker_id, m, std::chrono::steady_clock::now() + kDownstreamWait);
+    if (s.ok()) {
+      return;
+    }
+    why = std::string(s.message());
+  }
+  // A result nobody waits for any more (the owner exited): nothing to do but
+  // count it. Logged at powers of two, so a dead owner cannot flood the log.
+  const std::uint64_t before = dropped_results_.fetch_add(n);
+  const std::uint64_t after = before + n;
+  if (std::bit_floor(after) > std::bit_floor(before) || before == 0) {
+    logger("node")->info("dropped {} result(s) so far; latest: {}", after, why);
+  }
+}
+
+void NodeAgent::log_system(std::uint64_t job_id, const std::string& line) {
+  const std::string key = std::to_string(job_id);
+  {
+    std::lock_guard<std::mutex> lock(logs_mu_);
+    auto& log = logs_[key];
+    if (!log) {
+      log = std::make_unique<JobLog>(std::filesystem::path(jobs_dir_) / key,
+                                     config_.job_log_max_bytes);
+    }
+    [[maybe_unused]] absl::Status s = log->append(line);
+  }
+  skein::v1::LogChunk chunk;
+  chunk.set_job_id(job_id);
+  chunk.set_stream(skein::v1::LOG_STREAM_SYSTEM);
+  chunk.set_data(line.substr(0, kMaxLogChunk));
+  chunk.set_unix_ms(now_unix_ms());
+  client_->send_log(std::move(chunk));
 }
 
 void NodeAgent::fail_to_start(std::uint64_t job_id, const absl::Status& why) {
@@ -332,8 +512,8 @@ void NodeAgent::fail_to_start(std::uint64_t job_id, const absl::Status& why) {
   client_->send_event(std::move(ev));
 }
 
-std::vector<std::string> NodeAgent::worker_env(std::uint64_t job_id,
-                                               const std::string& job_dir) const {
+std::vector<std::string> NodeAgent::worker_env(std::uint64_t job_id, const std::string& job_dir,
+                                               bool driver) const {
   std::vector<std::string> env;
   bool have_path = false;
   for (const char* name : kInheritedEnv) {
@@ -349,7 +529,7 @@ std::vector<std::string> NodeAgent::worker_env(std::uint64_t job_id,
   env.push_back(absl::StrCat("SKEIN_JOB_ID=", job_id));
   env.push_back(absl::StrCat("SKEIN_AGENT_SOCKET=", server_->path()));
   env.push_back(absl::StrCat("SKEIN_NODE_ID=", client_->node_id()));
-  env.push_back("SKEIN_WORKER_ROLE=driver");
+  env.push_back(driver ? "SKEIN_WORKER_ROLE=driver" : "SKEIN_WORKER_ROLE=task");
   return env;
 }
 
@@ -369,6 +549,10 @@ void NodeAgent::start_job(skein::v1::StartJob cmd) {
   std::error_code ec;
   std::filesystem::create_directories(job_dir, ec);
   ::chmod(job_dir.c_str(), 0700);
+  // Tasks of this job may be placed on the driver's node too.
+  if (tasks_->expect(id)) {
+    remember_job(cmd, *fd, job_dir);
+  }
 
   LaunchSpec spec;
   spec.job_id = std::to_string(id);
@@ -377,7 +561,7 @@ void NodeAgent::start_job(skein::v1::StartJob cmd) {
   for (const auto& a : cmd.args()) {
     spec.argv.push_back(a);
   }
-  spec.env = worker_env(id, job_dir);
+  spec.env = worker_env(id, job_dir, /*driver=*/true);
   spec.cwd = job_dir;
   spec.limits = config_.worker_limits;
   spec.on_started = [this, id](pid_t pid) {
@@ -424,13 +608,16 @@ void NodeAgent::start_job(skein::v1::StartJob cmd) {
 
 void NodeAgent::on_cancel_job(const skein::v1::CancelJobCommand& cmd) {
   const std::uint64_t id = cmd.job_id();
+  tasks_->forget(id, cmd.reason().empty() ? std::string("cancelled")
+                                          : absl::StrCat("cancelled: ", cmd.reason()));
   {
     std::lock_guard<std::mutex> lock(mu_);
+    templates_.erase(id);
     if (starting_.count(id)) {
       cancel_early_.insert(id);
-      return;
     }
   }
+  // Every worker of the job here: its driver and its task worker(s).
   absl::Status s =
       supervisor_->cancel(std::to_string(id), std::chrono::milliseconds(cmd.grace_ms()));
   if (!s.ok()) {
@@ -440,24 +627,53 @@ void NodeAgent::on_cancel_job(const skein::v1::CancelJobCommand& cmd) {
 
 void NodeAgent::on_node_lost(const std::string& why) {
   logger("node")->warn("coordinator no longer knows this node ({}); killing its workers", why);
+  std::vector<std::uint64_t> known;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, t] : templates_) {
+      known.push_back(id);
+    }
+    templates_.clear();
+  }
+  for (std::uint64_t id : known) {
+    tasks_->forget(id, "the node was lost");
+  }
   for (std::uint64_t id : running_job_ids()) {
+    tasks_->forget(id, "the node was lost");
     [[maybe_unused]] absl::Status s = supervisor_->cancel(std::to_string(id));
   }
 }
 
 std::vector<std::uint64_t> NodeAgent::running_job_ids() {
+  std::set<std::uint64_t> ids;
+  if (tasks_) {
+    for (std::uint64_t id : tasks_->jobs_with_workers()) {
+      ids.insert(id);
+    }
+  }
   std::lock_guard<std::mutex> lock(mu_);
-  return std::vector<std::uint64_t>(running_.begin(), running_.end());
+  ids.insert(running_.begin(), running_.end());
+  return std::vector<std::uint64_t>(ids.begin(), ids.end());
 }
 
 skein::v1::Heartbeat NodeAgent::heartbeat() {
   skein::v1::Heartbeat hb;
   const auto jobs = running_job_ids();
-  *hb.mutable_load() =
-      load_.sample(static_cast<int>(jobs.size()), static_cast<int>(supervisor_->running()));
+  skein::v1::NodeLoad& load = *hb.mutable_load();
+  load = load_.sample(static_cast<int>(jobs.size()), static_cast<int>(supervisor_->running()));
+  std::int64_t runnable = 0;
+  std::int64_t busy = 0;
+  std::int64_t procs = 0;
   for (auto& s : server_->snapshot()) {
+    runnable += s.sched().runnable();
+    busy += s.sched().busy_procs();
+    procs += s.sched().procs();
     *hb.add_jobs() = std::move(s);
   }
+  load.set_runnable_goroutines(runnable);
+  load.set_busy_procs(static_cast<std::int32_t>(busy));
+  load.set_procs(static_cast<std::int32_t>(procs));
+  load.set_tasks_in_flight(static_cast<std::int64_t>(tasks_->in_flight()));
   return hb;
 }
 

@@ -4,17 +4,30 @@
 //   1. work directory (0700): cache/, jobs/<job_id>/, agent.sock
 //   2. WorkerSupervisor: forks and watches workers; its OutputSink is the
 //      agent, which writes each job's bounded local log and queues LogChunks
-//   3. WorkerServer: the workers' Unix socket (hello + stats samples)
-//   4. CoordinatorClient: register, Connect stream (heartbeats carry load and
-//      the workers' latest stats), StartJob/CancelJob/Shutdown commands
+//   3. TaskHost: the job's task workers on this node (started on demand) and
+//      the tasks in flight in them
+//   4. WorkerServer: the workers' Unix socket (hello, stats samples, task
+//      and result frames both ways)
+//   5. CoordinatorClient: register, Connect stream (heartbeats carry load and
+//      the workers' latest stats), StartJob/CancelJob/Shutdown commands, and
+//      the task/result relay
 // A StartJob is handled on its own thread: fetch the binary into the cache
-// (verified), then launch. run() blocks until SIGTERM/SIGINT or a Shutdown
+// (verified), then launch the driver (driver: true) or just remember the job
+// so its task worker can start when tasks arrive (driver: false).
+//
+// Task dispatch (docs/wire.md "Task dispatch"), as the owner's agent:
+// TaskBatches from any worker go up with the owner filled in (WorkerServer);
+// ResultBatches from the coordinator go to the owner's connection by
+// worker_id (dropped and counted if it is gone). As the target agent: see
+// task_host.hpp. Only the driver's exit is a JobEvent; a task worker's exit
+// is a system line in the job's log. run() blocks until SIGTERM/SIGINT or a Shutdown
 // command, then stops everything; no worker outlives the agent (the
 // supervisor kills them, and PDEATHSIG covers a crash of the agent itself).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -24,11 +37,13 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "agent/agent_config.hpp"
 #include "agent/binary_cache.hpp"
 #include "agent/coordinator_client.hpp"
 #include "agent/job_log.hpp"
 #include "agent/load_reporter.hpp"
+#include "agent/task_host.hpp"
 #include "agent/worker_server.hpp"
 #include "agent/worker_supervisor.hpp"
 #include "wire/unique_fd.hpp"
@@ -56,11 +71,22 @@ class NodeAgent : private OutputSink {
   void stop();
   void on_start_job(const skein::v1::StartJob& cmd);
   void start_job(skein::v1::StartJob cmd);
+  // Fetches a job's binary for task workers only (StartJob{driver: false}).
+  void prepare_task_job(skein::v1::StartJob cmd);
+  // Remembers how to start the job's task workers (binary fd kept open).
+  void remember_job(const skein::v1::StartJob& cmd, const UniqueFd& exe,
+                    const std::string& job_dir);
+  void spawn_starter_locked(std::function<void()> fn);
+  absl::StatusOr<pid_t> launch_task_worker(std::uint64_t job_id,
+                                           std::function<void(pid_t)> on_started);
+  void route_results(skein::v1::ResultBatch batch);
+  void log_system(std::uint64_t job_id, const std::string& line);
   void on_cancel_job(const skein::v1::CancelJobCommand& cmd);
   void on_node_lost(const std::string& why);
   skein::v1::Heartbeat heartbeat();
   std::vector<std::uint64_t> running_job_ids();
-  std::vector<std::string> worker_env(std::uint64_t job_id, const std::string& job_dir) const;
+  std::vector<std::string> worker_env(std::uint64_t job_id, const std::string& job_dir,
+                                      bool driver) const;
   void fail_to_start(std::uint64_t job_id, const absl::Status& why);
 
   AgentConfig config_;
@@ -75,18 +101,31 @@ class NodeAgent : private OutputSink {
   std::unique_ptr<CoordinatorClient> client_;
   LoadReporter load_;
 
-  std::map<std::string, std::unique_ptr<JobLog>> logs_;  // supervisor thread only
+  // How to start a job's task worker: what its driver gets, minus main().
+  struct JobTemplate {
+    UniqueFd exe;  // verified binary; dup'ed for each launch
+    std::vector<std::string> argv;
+    std::string job_dir;
+  };
+
+  std::mutex logs_mu_;  // guards logs_ (supervisor thread and task launcher)
+  std::map<std::string, std::unique_ptr<JobLog>> logs_;
+  std::atomic<std::uint64_t> dropped_results_{0};  // owner connection gone
 
   std::mutex mu_;                         // guards the members below
   std::set<std::uint64_t> starting_;      // StartJob being fetched/launched
   std::set<std::uint64_t> running_;       // driver launched, not yet exited
   std::set<std::uint64_t> cancel_early_;  // cancelled while starting
+  std::map<std::uint64_t, JobTemplate> templates_;
   struct Starter {
     std::thread thread;
     std::shared_ptr<std::atomic<bool>> done;
   };
   std::vector<Starter> starters_;
   bool stopping_ = false;
+
+  // Last: destroyed first (its launcher thread uses the members above).
+  std::unique_ptr<TaskHost> tasks_;
 };
 
 }  // namespace skein::node

@@ -231,6 +231,7 @@ struct WorkerSupervisor::Impl {
   };
   struct CancelCmd {
     std::string job_id;
+    pid_t pid = 0;  // > 0: only this worker, whatever job_id says
     std::chrono::milliseconds grace;
     std::promise<absl::Status> result;
   };
@@ -486,10 +487,10 @@ struct WorkerSupervisor::Impl {
     return pid;
   }
 
-  absl::Status do_cancel(const std::string& job_id, std::chrono::milliseconds grace) {
+  absl::Status do_cancel(const std::string& job_id, pid_t pid, std::chrono::milliseconds grace) {
     bool found = false;
     for (auto& [serial, w] : workers) {
-      if (w.job_id != job_id || w.reaped) {
+      if ((pid > 0 ? w.pid != pid : w.job_id != job_id) || w.reaped) {
         continue;
       }
       found = true;
@@ -500,7 +501,8 @@ struct WorkerSupervisor::Impl {
       }
     }
     if (!found) {
-      return absl::NotFoundError(absl::StrCat("no running worker for job ", job_id));
+      return absl::NotFoundError(pid > 0 ? absl::StrCat("no running worker with pid ", pid)
+                                         : absl::StrCat("no running worker for job ", job_id));
     }
     return absl::OkStatus();
   }
@@ -653,7 +655,7 @@ struct WorkerSupervisor::Impl {
       cmd.result.set_value(do_launch(cmd.spec));
     }
     for (auto& cmd : c) {
-      cmd.result.set_value(do_cancel(cmd.job_id, cmd.grace));
+      cmd.result.set_value(do_cancel(cmd.job_id, cmd.pid, cmd.grace));
     }
   }
 
@@ -778,11 +780,22 @@ absl::Status WorkerSupervisor::cancel(const std::string& job_id, std::chrono::mi
     if (impl_->stop) {
       return absl::CancelledError("supervisor is shutting down");
     }
-    impl_->cancels.push_back(Impl::CancelCmd{job_id, grace, {}});
+    impl_->cancels.push_back(Impl::CancelCmd{job_id, 0, grace, {}});
     f = impl_->cancels.back().result.get_future();
   }
   impl_->notify();
   return f.get();
+}
+
+void WorkerSupervisor::stop_worker(pid_t pid, std::chrono::milliseconds grace) {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (impl_->stop || pid <= 0) {
+      return;  // at shutdown every worker is killed anyway
+    }
+    impl_->cancels.push_back(Impl::CancelCmd{"", pid, grace, {}});  // nobody waits for it
+  }
+  impl_->notify();
 }
 
 std::vector<pid_t> WorkerSupervisor::pids_of(const std::string& job_id) const {

@@ -117,6 +117,10 @@ class WorkerSupervisor {
   // job is running. Any thread.
   absl::Status cancel(const std::string& job_id,
                       std::chrono::milliseconds grace = std::chrono::milliseconds(0));
+  // The same for one worker process (a job's task worker), whatever its job.
+  // Asynchronous (an event loop may call it): a pid that is not running is
+  // ignored. Any thread.
+  void stop_worker(pid_t pid, std::chrono::milliseconds grace = std::chrono::milliseconds(0));
   // Pids of running workers (for tests and the worker socket's peer check).
   std::vector<pid_t> pids_of(const std::string& job_id) const;
   std::size_t running() const;
