@@ -138,6 +138,19 @@ void AgentLink::start_reader(FrameHandler on_frame, LostHandler on_lost) {
   });
 }
 
+void AgentLink::stop_reader() {
+  stopping_.store(true, std::memory_order_release);
+  {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    if (fd_) {
+      ::shutdown(fd_.get(), SHUT_RD);  // the reader's read() returns 0
+    }
+  }
+  if (reader_.joinable()) {
+    reader_.join();
+  }
+}
+
 void AgentLink::stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -151,13 +164,7 @@ void AgentLink::stop() {
     reporter_.join();
     [[maybe_unused]] absl::Status s = send_sample();  // the final numbers
   }
-  stopping_.store(true, std::memory_order_release);
-  if (fd_) {
-    ::shutdown(fd_.get(), SHUT_RDWR);  // wakes the reader with an end of stream
-  }
-  if (reader_.joinable()) {
-    reader_.join();
-  }
+  stop_reader();
   std::lock_guard<std::mutex> lock(write_mu_);
   fd_.reset();
 }

@@ -23,7 +23,8 @@
 // the agent is gone (an agent that dies also kills us via PDEATHSIG).
 //
 // Lifetime: on_frame and on_lost run on the reader thread and must not call
-// stop(). stop() may be called from any other thread, more than once.
+// stop() or stop_reader(). Those may be called from any other thread, more
+// than once.
 #pragma once
 
 #include <atomic>
@@ -64,6 +65,10 @@ class AgentLink {
   // Writes one frame holding payload (a serialized WorkerToAgent). Any thread;
   // blocks the calling thread while the socket buffer is full.
   absl::Status send(std::string_view payload);
+  // Stops the reader (shuts the socket for reading and joins the thread):
+  // after it returns, no handler runs any more. Writing still works. Not from
+  // the reader thread; idempotent.
+  void stop_reader();
   // Sends a final sample, stops the reporter and the reader, closes the
   // socket. Not from the reader thread.
   void stop();

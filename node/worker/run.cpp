@@ -39,6 +39,7 @@
 
 #include "absl/strings/numbers.h"
 #include "remote/remote_context.hpp"
+#include "skein/blocking.hpp"
 #include "skein/chan.hpp"
 #include "skein/detail/park.hpp"
 #include "skein/runtime.hpp"
@@ -130,62 +131,65 @@ int cluster_aware_run(int /*argc*/, char** /*argv*/, std::function<int()>& main_
     }
   };
   std::atomic<bool> dropped_tasks{false};
-  link->start_reader(
-      [&](skein::v1::AgentToWorker& m) {
-        switch (m.msg_case()) {
-          case skein::v1::AgentToWorker::kResults:
-            transport->on_results(*m.mutable_results());
-            break;
-          case skein::v1::AgentToWorker::kTasks:
-            if (!driver) {
-              runner->on_tasks(*m.mutable_tasks());
-            } else if (!dropped_tasks.exchange(true)) {
-              std::fprintf(stderr, "skein: the node agent sent tasks to a driver; dropped\n");
-            }
-            break;
-          case skein::v1::AgentToWorker::kTerminate:
-            if (driver) {
-              // The agent kills us after its grace period; until then, every
-              // waiter learns why instead of waiting for results that will
-              // not come.
-              std::fprintf(stderr, "skein: the node agent asked this job to stop: %s\n",
-                           m.terminate().reason().c_str());
-              detail::process_owner_table().close(
-                  TaskError::kCanceled,
-                  "the node agent asked the job to stop: " + m.terminate().reason());
-            } else {
-              request_stop();
-            }
-            break;
-          default:
-            break;  // nothing else is meant for a running worker
-        }
-      },
-      [&](const absl::Status& why) {
-        transport->on_link_lost(absl::IsNotFound(why) ? std::string("the agent closed the socket")
-                                                      : std::string(why.message()));
-        g_connected.store(false, std::memory_order_relaxed);
-        if (current_runtime() != nullptr) {
-          detail::add_external_wakers(-1);  // nothing will come from this thread any more
-        }
-        request_stop();
-      });
+  const auto start_reader = [&] {
+    link->start_reader(
+        [&](skein::v1::AgentToWorker& m) {
+          switch (m.msg_case()) {
+            case skein::v1::AgentToWorker::kResults:
+              transport->on_results(*m.mutable_results());
+              break;
+            case skein::v1::AgentToWorker::kTasks:
+              if (!driver) {
+                runner->on_tasks(*m.mutable_tasks());
+              } else if (!dropped_tasks.exchange(true)) {
+                std::fprintf(stderr, "skein: the node agent sent tasks to a driver; dropped\n");
+              }
+              break;
+            case skein::v1::AgentToWorker::kTerminate:
+              if (driver) {
+                // The agent kills us after its grace period; until then, every
+                // waiter learns why instead of waiting for results that will
+                // not come.
+                std::fprintf(stderr, "skein: the node agent asked this job to stop: %s\n",
+                             m.terminate().reason().c_str());
+                detail::process_owner_table().close(
+                    TaskError::kCanceled,
+                    "the node agent asked the job to stop: " + m.terminate().reason());
+              } else {
+                request_stop();
+              }
+              break;
+            default:
+              break;  // nothing else is meant for a running worker
+          }
+        },
+        [&](const absl::Status& why) {
+          transport->on_link_lost(absl::IsNotFound(why) ? std::string("the agent closed the socket")
+                                                        : std::string(why.message()));
+          g_connected.store(false, std::memory_order_relaxed);
+          if (current_runtime() != nullptr) {
+            detail::add_external_wakers(-1);  // nothing will come from this thread any more
+          }
+          request_stop();
+        });
+  };
   g_connected.store(true, std::memory_order_relaxed);
   link->start_reporting([&runtime] { return runtime.stats(); });
 
-  int rc = 0;
-  if (driver) {
-    rc = runtime.run([&main_fn] {
-      detail::add_external_wakers(1);  // the link's reader completes futures
-      return main_fn();
-    });
-  } else {
-    rc = runtime.run([&stop] {
-      detail::add_external_wakers(1);  // the link's reader brings the tasks
+  // The reader runs exactly while the runtime does: what it dispatches starts
+  // goroutines and wakes them, which needs a running runtime.
+  const int rc = runtime.run([&] {
+    detail::add_external_wakers(1);  // the link's reader completes futures
+    start_reader();
+    int code = 0;
+    if (driver) {
+      code = main_fn();
+    } else {
       [[maybe_unused]] auto v = stop.recv();
-      return 0;
-    });
-  }
+    }
+    blocking([&] { link->stop_reader(); });
+    return code;
+  });
   link->stop();
   g_connected.store(false, std::memory_order_relaxed);
   return rc;
