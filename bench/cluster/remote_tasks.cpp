@@ -12,10 +12,13 @@
 //               rounds; the median is reported.
 //   latency     CALLS sequential round trips skein::spawn(tiny, i).get(),
 //               after WARMUP unmeasured ones; median and p99.
-//   inflight    TASKS nap(HOLD_MS) tasks spawned at once, so that many are in
-//               flight at the coordinator together (as far as the owner's
-//               window lets them); the script samples the coordinator's RSS
-//               meanwhile. Prints when all are spawned and when all ended.
+//   inflight    TASKS nap(HOLD_MS) tasks spawned at once, so that all of them
+//               are in flight at the coordinator together: this mode raises
+//               the owner's window (SKEIN_TASK_WINDOW, the cluster transport's
+//               benchmark knob, default 16,384 first attempts in flight) to
+//               TASKS unless --window says otherwise; the script samples the
+//               coordinator's RSS meanwhile. Prints when all are spawned and
+//               when all ended.
 // Before measuring, one where() task reports the node and pid that ran it,
 // which shows the tasks really left the driver's process and node.
 //
@@ -25,7 +28,9 @@
 //
 // Usage: remote_tasks [--mode all|throughput|latency|inflight] [--target NODE]
 //          [--tasks 200000] [--rounds 5] [--calls 2000] [--warmup 200]
-//          [--hold-ms 20000] [--retries 3]
+//          [--hold-ms 20000] [--retries 3] [--window N]
+// --window N sets SKEIN_TASK_WINDOW=N for this process before skein::run reads
+// it (0: leave the environment alone).
 // Output: lines "skein <what> key=value ..." (parsed by remote_bench.sh).
 // Exit status: 0, 1 when a task failed or a check failed, 2 on bad usage.
 #include <unistd.h>
@@ -73,6 +78,7 @@ struct Flags {
   std::int64_t warmup = 200;
   std::int64_t hold_ms = 20'000;
   std::int64_t retries = 3;
+  std::int64_t window = -1;  // -1: the mode's default (inflight: tasks; else untouched)
 };
 
 bool parse_int(const char* text, std::int64_t& out) {
@@ -106,6 +112,8 @@ bool parse_flags(int argc, char** argv, Flags& f) {
       ok = parse_int(value, f.hold_ms);
     } else if (flag == "--retries") {
       ok = parse_int(value, f.retries);
+    } else if (flag == "--window") {
+      ok = parse_int(value, f.window);
     } else {
       ok = false;
     }
@@ -205,11 +213,20 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: %s [--mode all|throughput|latency|inflight] [--target NODE] "
                  "[--tasks N] [--rounds N] [--calls N] [--warmup N] [--hold-ms MS] "
-                 "[--retries N]\n",
+                 "[--retries N] [--window N]\n",
                  argv[0]);
     return 2;
   }
-  return skein::run(argc, argv, [&flags]() -> int {
+  if (flags.window < 0 && flags.mode == "inflight") {
+    flags.window = flags.tasks;
+  }
+  if (flags.window > 0) {
+    // Before skein::run: the cluster transport reads it when it is installed.
+    ::setenv("SKEIN_TASK_WINDOW", std::to_string(flags.window).c_str(), 1);
+  }
+  const char* window_env = std::getenv("SKEIN_TASK_WINDOW");
+  const std::string window = window_env != nullptr ? window_env : "default";
+  return skein::run(argc, argv, [&flags, &window]() -> int {
     const auto context = skein::cluster::context_from_env();
     const bool cluster = skein::cluster::connected_to_agent();
     const std::string own_node = context ? context->node_id : std::string("local");
@@ -223,11 +240,11 @@ int main(int argc, char** argv) {
       options.placement = skein::Placement::pinned(flags.target);
     }
     options.max_retries = static_cast<int>(flags.retries);
-    std::printf("skein mode=%s node=%s pid=%d target=%s procs=%d placement=%s retries=%d\n",
-                cluster ? "cluster" : "local", own_node.c_str(), static_cast<int>(::getpid()),
-                flags.target.empty() ? "-" : flags.target.c_str(),
-                skein::current_runtime()->config().procs, options.placement.to_string().c_str(),
-                options.max_retries);
+    std::printf(
+        "skein mode=%s node=%s pid=%d target=%s procs=%d placement=%s retries=%d window=%s\n",
+        cluster ? "cluster" : "local", own_node.c_str(), static_cast<int>(::getpid()),
+        flags.target.empty() ? "-" : flags.target.c_str(), skein::current_runtime()->config().procs,
+        options.placement.to_string().c_str(), options.max_retries, window.c_str());
     std::fflush(stdout);
     try {
       const std::string ran_on = skein::spawn(options, SKEIN_FN(where)).get();
