@@ -74,6 +74,7 @@ void ClusterTransport::submit(detail::TaskSpec spec, detail::CompletionSink& sin
   // Only first attempts wait for the window: retries come from the completion
   // path, which must never block (transport.hpp).
   const bool windowed = spec.attempt == 1;
+  std::size_t in_flight = 0;
   if (windowed) {
     {
       std::lock_guard<std::mutex> lock(flight_mu_);
@@ -89,14 +90,17 @@ void ClusterTransport::submit(detail::TaskSpec spec, detail::CompletionSink& sin
     }
     std::lock_guard<std::mutex> lock(flight_mu_);
     windowed_.insert(spec.task_id);
+    in_flight = windowed_.size();
   }
   skein::v1::Task task;
   to_proto(spec, &task);
   sent_.fetch_add(1, std::memory_order_relaxed);
-  if (windowed) {
+  // Idle stream: write now, in this goroutine (lowest latency). Busy stream,
+  // or a retry from the completion path: the background writer batches.
+  if (windowed && in_flight < options_.inline_below) {
     queue_.push(std::move(task));
-  } else if (queue_.offer(std::move(task))) {
-    go([this] { queue_.run_writer(); });
+  } else {
+    queue_.push_deferred(std::move(task));
   }
 }
 

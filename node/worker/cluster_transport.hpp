@@ -54,6 +54,10 @@ struct ClusterTransportOptions {
   std::uint32_t window = 16384;
   // local_first tasks run in this process at once (the runtime's Ps).
   int local_slots = 1;
+  // Below this many tasks in flight the stream counts as idle: the spawning
+  // goroutine writes its task at once. At or above it, the background writer
+  // batches (see combining_queue.hpp).
+  std::size_t inline_below = 64;
   // Names the agent in errors: "node agent of n1 (/run/.../agent.sock)".
   std::string agent_description = "node agent";
 };

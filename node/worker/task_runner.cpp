@@ -24,8 +24,15 @@ void TaskRunner::on_tasks(skein::v1::TaskBatch& batch) {
       detail::TaskOutcome outcome = detail::execute_task(spec, node_);
       Outcome o{job_id, owner_node, owner_worker, {}};
       to_proto(spec.task_id, spec.attempt, std::move(outcome), &o.result);
-      finished_.fetch_add(1, std::memory_order_relaxed);
-      queue_.push(std::move(o));
+      const std::uint64_t finished = finished_.fetch_add(1, std::memory_order_relaxed) + 1;
+      // More tasks waiting to run here: the stream is busy, let the
+      // background writer batch. Otherwise this may be the only result for a
+      // while: send it now.
+      if (started_.load(std::memory_order_relaxed) - finished >= kBusyBacklog) {
+        queue_.push_deferred(std::move(o));
+      } else {
+        queue_.push(std::move(o));
+      }
     });
   }
 }

@@ -7,10 +7,11 @@
 // outcome is queued as a TaskResult for that batch's owner. Outcomes go back
 // as WorkerToAgent.results, one ResultBatch per owner (job_id and owner
 // copied from the TaskBatch), at most 1,024 results / ~1 MiB of result bytes
-// each, batched by flat combining (combining_queue.hpp): the goroutine that
-// finishes while the socket is idle writes at once, and outcomes finished
-// meanwhile ride along in the next frame. wants_result=false: the outcome is
-// sent without its value bytes.
+// each (combining_queue.hpp): while few tasks wait to run here, the goroutine
+// that finishes writes its outcome at once (outcomes finished meanwhile ride
+// along); with a backlog of 64 or more, outcomes go to the background writer,
+// which sends whatever piled up as one frame. wants_result=false: the outcome
+// is sent without its value bytes.
 //
 // A failed write is reported once on stderr and the results are dropped: the
 // link's reader sees the broken socket and ends the worker, and the agent
@@ -56,10 +57,14 @@ class TaskRunner {
   };
   void drain(std::vector<Outcome>& outcomes);
 
+  // Tasks started and not finished at which the result stream counts as busy.
+  static constexpr std::uint64_t kBusyBacklog = 64;
+
   const FrameSender send_;
   const std::string node_;
-  CombiningQueue<Outcome> queue_;
   std::atomic<std::uint64_t> started_{0}, finished_{0}, frames_{0}, send_failures_{0};
+  // Last: its background writer uses the members above until it is joined.
+  CombiningQueue<Outcome> queue_;
 };
 
 }  // namespace skein::node

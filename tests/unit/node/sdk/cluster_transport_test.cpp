@@ -30,6 +30,7 @@
 #include "skein/waitgroup.hpp"
 #include "worker/agent_link.hpp"
 #include "worker/task_runner.hpp"
+#include "worker_harness.hpp"
 
 namespace {
 
@@ -52,88 +53,8 @@ namespace {
 using namespace std::chrono_literals;
 using detail::encode;
 using testing::FakeAgent;
-
-// Runs body as the main goroutine of a fresh runtime.
-void in_runtime(int procs, const std::function<void()>& body) {
-  Config c;
-  c.procs = procs;
-  c.detect_deadlock = false;  // the fake agent's thread wakes goroutines
-  Runtime rt(c);
-  rt.run([&] { body(); });
-}
-
-// An owner process in miniature: link + transport + owner table + runner,
-// wired the way run.cpp wires them.
-class Worker {
- public:
-  explicit Worker(FakeAgent& agent, ClusterTransportOptions options = {}) {
-    cluster::WorkerContext ctx;
-    ctx.job_id = 5;
-    ctx.agent_socket = agent.path();
-    link_ = std::make_unique<AgentLink>(ctx);
-    connected_ = link_->connect();
-    FrameSender send = [l = link_.get()](std::string_view p) { return l->send(p); };
-    options.agent_description = "node agent of test";
-    transport_ = std::make_unique<ClusterTransport>(send, link_->node_id(), options);
-    table_ = std::make_unique<detail::OwnerTable>(*transport_);
-    transport_->attach(table_.get());
-    runner_ = std::make_unique<TaskRunner>(send, link_->node_id());
-    if (connected_.ok()) {
-      link_->start_reader(
-          [this](skein::v1::AgentToWorker& m) {
-            if (m.has_results()) {
-              transport_->on_results(*m.mutable_results());
-            } else if (m.has_tasks()) {
-              runner_->on_tasks(*m.mutable_tasks());
-            }
-          },
-          [this](const absl::Status& s) { transport_->on_link_lost(std::string(s.message())); });
-    }
-  }
-  ~Worker() { link_->stop(); }
-
-  const absl::Status& connected() const { return connected_; }
-  detail::OwnerTable& table() { return *table_; }
-  ClusterTransport& transport() { return *transport_; }
-  TaskRunner& runner() { return *runner_; }
-
-  // Launches one task; returns its future.
-  template <class R = int>
-  Future<R> launch(std::string function, std::string args, SpawnOptions options = {}) {
-    return Future<R>(launch_state(std::move(function), std::move(args), options));
-  }
-  std::shared_ptr<detail::FutureState> launch_state(std::string function, std::string args,
-                                                    SpawnOptions options = {}) {
-    detail::TaskSpec spec = make_spec(std::move(function), std::move(args), options);
-    auto state = std::make_shared<detail::FutureState>(spec.task_id, spec.function);
-    table_->launch(std::move(spec), state, nullptr);
-    return state;
-  }
-  void launch(DistWaitGroup& wg, std::string function, std::string args, SpawnOptions o = {}) {
-    detail::TaskSpec spec = make_spec(std::move(function), std::move(args), o);
-    spec.wants_result = false;
-    table_->launch(std::move(spec), nullptr, wg.state());
-  }
-
- private:
-  detail::TaskSpec make_spec(std::string function, std::string args, const SpawnOptions& o) {
-    detail::TaskSpec spec;
-    spec.task_id = table_->next_task_id();
-    spec.function = std::move(function);
-    spec.args = std::move(args);
-    spec.options = o;
-    if (o.deadline > 0s) {
-      spec.deadline = std::chrono::steady_clock::now() + o.deadline;
-    }
-    return spec;
-  }
-
-  absl::Status connected_;
-  std::unique_ptr<AgentLink> link_;
-  std::unique_ptr<ClusterTransport> transport_;
-  std::unique_ptr<detail::OwnerTable> table_;
-  std::unique_ptr<TaskRunner> runner_;
-};
+using testing::in_runtime;
+using testing::Worker;
 
 // Reads TaskBatch frames until n tasks arrived (or the time is up). Frame
 // sizes go to *frames when given.

@@ -1,0 +1,126 @@
+// transport_bench: the worker side of task dispatch against an agent that
+// answers at once (FakeAgent auto-reply: an infinitely fast cluster), so the
+// figures are what the owner process itself costs: encode, owner table,
+// window, flat-combined frames on the Unix socket, the reader thread and
+// completion. Not a cluster benchmark (bench/ has those).
+//
+//   transport_bench [tasks=200000] [runs=5]
+// Prints, per window size, the median tasks/s of `runs` runs of `tasks`
+// spawn(wg, ...) calls from 1 and from 8 goroutines, with frames and tasks per
+// frame; then the median and p99 of 5,000 sequential spawn+get round trips.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "fake_agent.hpp"
+#include "skein/detail/serialize.hpp"
+#include "skein/go.hpp"
+#include "skein/remote.hpp"
+#include "skein/waitgroup.hpp"
+#include "worker_harness.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using skein::node::testing::FakeAgent;
+using skein::node::testing::in_runtime;
+using skein::node::testing::Worker;
+using Clock = std::chrono::steady_clock;
+
+int add(int a, int b) { return a + b; }
+
+}  // namespace
+
+SKEIN_REMOTE(add);
+
+namespace {
+
+struct Run {
+  double tasks_per_s = 0;
+  double tasks_per_frame = 0;
+};
+
+Run throughput(std::uint32_t window, int spawners, int tasks) {
+  FakeAgent agent;
+  agent.set_auto_reply(true);
+  Run run;
+  in_runtime(2, [&] {
+    Worker w(agent, skein::node::ClusterTransportOptions{.window = window});
+    if (!w.connected().ok()) {
+      std::fprintf(stderr, "connect failed\n");
+      std::exit(1);
+    }
+    const std::string args = skein::detail::encode(std::make_tuple(1, 2));
+    skein::DistWaitGroup wg;
+    skein::WaitGroup spawned;
+    spawned.add(spawners);
+    const auto t0 = Clock::now();
+    for (int s = 0; s < spawners; ++s) {
+      skein::go([&, s] {
+        const int n = tasks / spawners + (s < tasks % spawners ? 1 : 0);
+        for (int i = 0; i < n; ++i) {
+          w.launch(wg, "add", args);
+        }
+        spawned.done();
+      });
+    }
+    spawned.wait();
+    wg.wait();
+    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    run.tasks_per_s = tasks / secs;
+    const auto c = w.transport().counters();
+    run.tasks_per_frame = c.frames > 0 ? static_cast<double>(c.sent) / c.frames : 0;
+  });
+  return run;
+}
+
+void latency(int n) {
+  FakeAgent agent;
+  agent.set_auto_reply(true);
+  std::vector<double> us;
+  us.reserve(n);
+  in_runtime(2, [&] {
+    Worker w(agent);
+    for (int i = 0; i < n; ++i) {
+      const auto t0 = Clock::now();
+      int v = w.launch("add", skein::detail::encode(std::make_tuple(i, 1))).get();
+      us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+      if (v != i + 1) {
+        std::fprintf(stderr, "wrong result %d for %d\n", v, i);
+        std::exit(1);
+      }
+    }
+  });
+  std::sort(us.begin(), us.end());
+  std::printf("round trip spawn+get, sequential, %d: median %.1f us, p99 %.1f us, min %.1f us\n", n,
+              us[us.size() / 2], us[us.size() * 99 / 100], us.front());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int tasks = argc > 1 ? std::atoi(argv[1]) : 200000;
+  const int runs = argc > 2 ? std::atoi(argv[2]) : 5;
+  for (std::uint32_t window : {256u, 1024u, 4096u, 16384u, 65536u}) {
+    for (int spawners : {1, 8}) {
+      std::vector<Run> r;
+      for (int i = 0; i < runs; ++i) {
+        r.push_back(throughput(window, spawners, tasks));
+      }
+      std::sort(r.begin(), r.end(),
+                [](const Run& a, const Run& b) { return a.tasks_per_s < b.tasks_per_s; });
+      const Run& med = r[r.size() / 2];
+      std::printf(
+          "window %6u, %d spawner(s), %d tasks: median %9.0f tasks/s (min %9.0f, max %9.0f), "
+          "%.1f tasks/frame\n",
+          window, spawners, tasks, med.tasks_per_s, r.front().tasks_per_s, r.back().tasks_per_s,
+          med.tasks_per_frame);
+    }
+  }
+  latency(5000);
+  return 0;
+}
