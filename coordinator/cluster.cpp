@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <memory>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "placement.hpp"
@@ -24,6 +26,19 @@ constexpr size_t kMaxArgsBytes = 1 << 20;
 constexpr size_t kMaxKeyBytes = 256;
 constexpr size_t kMaxNameBytes = 256;
 constexpr size_t kMaxLogChunkBytes = 1 << 20;
+// SubmitJobRequest.remote_functions: a program has dozens, not thousands.
+constexpr size_t kMaxRemoteFunctions = 16384;
+constexpr size_t kMaxRemoteFunctionBytes = 1024;
+constexpr size_t kMaxRemoteFunctionsTotalBytes = 1 << 20;
+// docs/wire.md: a batch holds at most this many results.
+constexpr int kMaxBatch = 1024;
+
+// skein::TaskError numbers (node/include/skein/remote_error.hpp) the
+// coordinator decides itself.
+constexpr uint32_t kTaskUnknownFunction = 3;
+constexpr uint32_t kTaskNodeLost = 6;
+constexpr uint32_t kTaskUnplaceable = 8;
+constexpr uint32_t kTaskCanceled = 9;
 
 std::shared_ptr<spdlog::logger> log() { return logger("coordinator"); }
 
@@ -181,16 +196,25 @@ void Cluster::send_start_locked(const v1::JobInfo& job) {
 }
 
 void Cluster::send_cancel_locked(const v1::JobInfo& job) {
-  auto it = sessions_.find(job.driver_node());
-  if (it == sessions_.end()) {
-    return;
-  }
   v1::CoordinatorMessage msg;
   auto* cancel = msg.mutable_cancel_job();
   cancel->set_job_id(job.job_id());
   cancel->set_reason(job.error());
   cancel->set_grace_ms(config_.cancel_grace_ms);
-  it->second->send(msg);
+  auto send_to = [&](const std::string& node_id) {
+    if (auto it = sessions_.find(node_id); it != sessions_.end()) {
+      it->second->send(msg);
+    }
+  };
+  send_to(job.driver_node());
+  // Task workers end with the job on every node that ran some (wire.md).
+  if (auto d = dispatch_.find(job.job_id()); d != dispatch_.end()) {
+    for (NodeIndex n : d->second.worker_nodes) {
+      if (node_names_[n] != job.driver_node()) {
+        send_to(node_names_[n]);
+      }
+    }
+  }
 }
 
 std::optional<std::string> Cluster::choose_node_locked() const {
@@ -247,12 +271,14 @@ void Cluster::node_died_locked(const v1::NodeInfo& node, Watchers* notify) {
                      ") was declared dead: ", node.dead_reason(), "; register again")));
     sessions_.erase(it);
   }
+  fail_tasks_on_node_locked(node);
   int64_t now = now_unix_ms();
   for (uint64_t id : jobs_.active_on(node.node_id())) {
     auto r = jobs_.mark_node_lost(
         id, absl::StrCat("driver node ", node.node_id(), " lost (", node.dead_reason(), ")"), now);
     if (r.ok()) {
       journal_job_or_log_locked(*r);
+      job_changed_locked(*r);
       auto w = watchers_locked(id);
       notify->insert(notify->end(), w.begin(), w.end());
     }
@@ -295,6 +321,24 @@ absl::StatusOr<Cluster::Submitted> Cluster::submit(const v1::SubmitJobRequest& r
   if (req.idempotency_key().size() > kMaxKeyBytes || req.name().size() > kMaxNameBytes) {
     return absl::InvalidArgumentError("idempotency_key and name are limited to 256 bytes");
   }
+  if (static_cast<size_t>(req.remote_functions_size()) > kMaxRemoteFunctions) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("too many remote_functions (max ", kMaxRemoteFunctions, ")"));
+  }
+  size_t fn_bytes = 0;
+  for (const auto& f : req.remote_functions()) {
+    if (f.empty() || f.size() > kMaxRemoteFunctionBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("remote function names must be 1..", kMaxRemoteFunctionBytes, " bytes"));
+    }
+    fn_bytes += f.size();
+  }
+  if (fn_bytes > kMaxRemoteFunctionsTotalBytes) {
+    return absl::InvalidArgumentError("remote_functions too large (max 1 MiB in all)");
+  }
+  if (!req.remote_functions_known() && req.remote_functions_size() > 0) {
+    return absl::InvalidArgumentError("remote_functions given but remote_functions_known is false");
+  }
   auto size = binaries_->size_of(req.binary_sha256());
   if (!size.ok()) {
     return size.status();
@@ -320,6 +364,8 @@ absl::StatusOr<Cluster::Submitted> Cluster::submit(const v1::SubmitJobRequest& r
     nj.idempotency_key = req.idempotency_key();
     nj.pinned_node = req.pinned_node();
     nj.name = req.name();
+    nj.remote_functions.assign(req.remote_functions().begin(), req.remote_functions().end());
+    nj.remote_functions_known = req.remote_functions_known();
     auto [job, created] = jobs_.create(nj, now_unix_ms());
     if (!created) {
       out.job = job;
@@ -397,6 +443,7 @@ absl::StatusOr<v1::JobInfo> Cluster::cancel_job(uint64_t job_id, const std::stri
       if (was_placed) {
         send_cancel_locked(out);
       }
+      job_changed_locked(out);
       log()->info("job {} cancel requested -> {}", job_id, state_name(out.state()));
     }
     notify = watchers_locked(job_id);
@@ -514,6 +561,7 @@ absl::Status Cluster::attach(const v1::ConnectHello& hello, std::shared_ptr<Node
       }
       if (changed.ok()) {
         journal_job_or_log_locked(*changed);
+        job_changed_locked(*changed);
         auto w = watchers_locked(id);
         notify.insert(notify.end(), w.begin(), w.end());
       }
@@ -575,6 +623,7 @@ absl::Status Cluster::on_job_event_locked(const std::string& node_id, const v1::
   }
   if (r.ok()) {
     journal_job_or_log_locked(*r);
+    job_changed_locked(*r);
     log()->info("job {} -> {}{}{}", r->job_id(), state_name(r->state()),
                 r->error().empty() ? "" : ": ", r->error());
     auto w = watchers_locked(ev.job_id());
@@ -585,6 +634,13 @@ absl::Status Cluster::on_job_event_locked(const std::string& node_id, const v1::
 
 absl::Status Cluster::on_agent_message(const std::string& node_id, uint64_t epoch,
                                        const v1::AgentMessage& msg) {
+  v1::AgentMessage copy = msg;
+  return on_agent_message(node_id, epoch, &copy);
+}
+
+absl::Status Cluster::on_agent_message(const std::string& node_id, uint64_t epoch,
+                                       v1::AgentMessage* in) {
+  const v1::AgentMessage& msg = *in;
   Watchers notify;
   absl::Status status;
   {
@@ -623,6 +679,18 @@ absl::Status Cluster::on_agent_message(const std::string& node_id, uint64_t epoc
         notify = watchers_locked(chunk.job_id());
         break;
       }
+      case v1::AgentMessage::kTasks:
+        status = membership_.touch(node_id, epoch, steady, now);
+        if (status.ok()) {
+          on_tasks_locked(node_id, in->mutable_tasks());
+        }
+        break;
+      case v1::AgentMessage::kResults:
+        status = membership_.touch(node_id, epoch, steady, now);
+        if (status.ok()) {
+          on_results_locked(node_id, in->mutable_results());
+        }
+        break;
       case v1::AgentMessage::kHello:
         status = absl::InvalidArgumentError("hello sent twice on one stream");
         break;
@@ -648,6 +716,306 @@ void Cluster::tick(SteadyTime now) {
     }
   }
   notify_all(notify);
+}
+
+// ---------------------------------------------------------------------------
+// Task dispatch (REQUIRES(mu_) throughout)
+
+NodeIndex Cluster::node_index_locked(const std::string& node_id) {
+  auto [it, inserted] =
+      node_index_.try_emplace(node_id, static_cast<NodeIndex>(node_names_.size()));
+  if (inserted) {
+    node_names_.push_back(node_id);
+  }
+  return it->second;
+}
+
+Cluster::JobDispatch& Cluster::dispatch_locked(const v1::JobInfo& job) {
+  auto [it, inserted] = dispatch_.try_emplace(job.job_id());
+  if (inserted) {
+    it->second.functions_known = job.remote_functions_known();
+    it->second.functions.reserve(static_cast<size_t>(job.remote_functions_size()));
+    for (const auto& f : job.remote_functions()) {
+      it->second.functions.insert(f);
+    }
+  }
+  return it->second;
+}
+
+void Cluster::build_view_locked() {
+  view_.clear();
+  view_slots_.clear();
+  // sessions_ is ordered by id, so view order (the placer's last tie-break)
+  // is stable from batch to batch.
+  for (const auto& [id, session] : sessions_) {
+    const v1::NodeLoad* load = membership_.alive_load(id);
+    if (load == nullptr) {
+      continue;
+    }
+    NodeIndex idx = node_index_locked(id);
+    PlacerNode n;
+    n.id = id;
+    n.resources = &membership_.find(id)->resources();
+    n.runnable = std::max<int64_t>(0, load->runnable_goroutines());
+    n.in_flight = tasks_.in_flight_on(idx);
+    view_.push_back(n);
+    view_slots_.push_back(ViewSlot{idx, session.get()});
+  }
+}
+
+void Cluster::send_start_worker_locked(const v1::JobInfo& job, NodeSession* session) {
+  v1::CoordinatorMessage msg;
+  auto* start = msg.mutable_start_job();
+  start->set_job_id(job.job_id());
+  start->set_binary_sha256(job.binary_sha256());
+  start->set_binary_size(job.binary_size());
+  *start->mutable_args() = job.args();
+  start->set_name(job.name());
+  start->set_driver(false);
+  session->send_owned(std::move(msg));
+}
+
+void Cluster::on_tasks_locked(const std::string& node_id, v1::TaskBatch* batch) {
+  const int n = batch->tasks_size();
+  if (n == 0) {
+    return;
+  }
+  // The agent fills the owner from the connection; a batch claiming an owner
+  // on another node would route that node's results here.
+  if (batch->owner().node_id().empty()) {
+    batch->mutable_owner()->set_node_id(node_id);
+  } else if (batch->owner().node_id() != node_id) {
+    log()->warn("dropping {} task(s) from {} claiming owner node {}", n, node_id,
+                batch->owner().node_id());
+    task_counters_.malformed += static_cast<uint64_t>(n);
+    return;
+  }
+  const uint64_t job_id = batch->job_id();
+  const v1::JobInfo* job = job_id == 0 ? nullptr : jobs_.find(job_id);
+  std::string refuse;  // non-empty: every task of the batch is kCanceled
+  if (job == nullptr) {
+    refuse = absl::StrCat("job ", job_id, " does not exist");
+  } else if (job->state() != v1::JOB_STATE_RUNNING || job->cancel_requested()) {
+    refuse = absl::StrCat("job ", job_id, " is not running (",
+                          job->cancel_requested() && !is_terminal(job->state())
+                              ? "cancel requested"
+                              : state_name(job->state()),
+                          ")");
+  }
+  JobDispatch* d = refuse.empty() ? &dispatch_locked(*job) : nullptr;
+  const NodeIndex owner_idx = node_index_locked(node_id);
+  const uint64_t owner_worker = batch->owner().worker_id();
+  if (d != nullptr) {
+    build_view_locked();
+  }
+  // One outgoing message per view slot, created on first use.
+  std::vector<std::unique_ptr<v1::CoordinatorMessage>> outs(view_.size());
+  v1::CoordinatorMessage refused;
+  v1::ResultBatch* rb = nullptr;
+
+  extract_.resize(static_cast<size_t>(n));
+  batch->mutable_tasks()->ExtractSubrange(0, n, extract_.data());
+  for (v1::Task* raw : extract_) {
+    std::unique_ptr<v1::Task> task(raw);
+    if (task->task_id() == 0) {
+      ++task_counters_.malformed;  // cannot be answered: nobody waits for id 0
+      continue;
+    }
+    uint32_t error = 0;
+    std::string why;
+    if (d == nullptr) {
+      error = kTaskCanceled;
+      why = refuse;
+    } else if (d->functions_known && !d->functions.contains(task->function())) {
+      error = kTaskUnknownFunction;
+      why = absl::StrCat("'", task->function(), "' is not a SKEIN_REMOTE function of job ", job_id,
+                         "'s binary (", d->functions.size(), " listed at submit)");
+    } else {
+      absl::StatusOr<size_t> at = place_task(view_, *task, node_id, &d->spread_cursor);
+      if (at.ok()) {
+        const size_t pos = *at;
+        const NodeIndex target = view_slots_[pos].index;
+        if (!outs[pos]) {
+          if (std::find(d->worker_nodes.begin(), d->worker_nodes.end(), target) ==
+              d->worker_nodes.end()) {
+            // wire.md: StartJob{driver: false} precedes the job's first batch there.
+            send_start_worker_locked(*job, view_slots_[pos].session);
+            d->worker_nodes.push_back(target);
+          }
+          outs[pos] = std::make_unique<v1::CoordinatorMessage>();
+          v1::TaskBatch* tb = outs[pos]->mutable_tasks();
+          tb->set_job_id(job_id);
+          *tb->mutable_owner() = batch->owner();
+          tb->mutable_tasks()->Reserve(n);
+        }
+        tasks_.insert(job_id, TaskKey{owner_worker, task->task_id(), owner_idx},
+                      TaskPlace{task->attempt(), target});
+        ++view_[pos].in_flight;
+        outs[pos]->mutable_tasks()->mutable_tasks()->AddAllocated(task.release());
+        ++task_counters_.placed;
+        continue;
+      }
+      error = kTaskUnplaceable;
+      why = std::string(at.status().message());
+    }
+    if (rb == nullptr || rb->results_size() == kMaxBatch) {
+      if (rb != nullptr) {
+        if (auto it = sessions_.find(node_id); it != sessions_.end()) {
+          it->second->send_owned(std::move(refused));
+        }
+        refused.Clear();
+      }
+      rb = refused.mutable_results();
+      rb->set_job_id(job_id);
+      *rb->mutable_owner() = batch->owner();
+    }
+    v1::TaskResult* r = rb->add_results();
+    r->set_task_id(task->task_id());
+    r->set_attempt(task->attempt());
+    r->set_error(error);
+    r->set_message(std::move(why));
+    ++task_counters_.refused;
+  }
+  extract_.clear();
+  for (size_t pos = 0; pos < outs.size(); ++pos) {
+    if (outs[pos]) {
+      view_slots_[pos].session->send_owned(std::move(*outs[pos]));
+    }
+  }
+  if (rb != nullptr) {
+    if (auto it = sessions_.find(node_id); it != sessions_.end()) {
+      it->second->send_owned(std::move(refused));
+    }
+  }
+}
+
+void Cluster::on_results_locked(const std::string& node_id, v1::ResultBatch* batch) {
+  const uint64_t n = static_cast<uint64_t>(batch->results_size());
+  if (n == 0) {
+    return;
+  }
+  const std::string& owner_node = batch->owner().node_id();
+  const v1::JobInfo* job = batch->job_id() == 0 ? nullptr : jobs_.find(batch->job_id());
+  auto owner_idx = node_index_.find(owner_node);
+  if (job == nullptr || is_terminal(job->state()) || owner_idx == node_index_.end()) {
+    // Nobody waits any more (the job ended, so its in-flight records are
+    // already gone), or the owner was never seen here.
+    task_counters_.results_dropped += n;
+    return;
+  }
+  TaskKey key{batch->owner().worker_id(), 0, owner_idx->second};
+  for (auto& r : *batch->mutable_results()) {
+    key.task_id = r.task_id();
+    tasks_.complete(batch->job_id(), key, r.attempt());
+    if (r.node().empty()) {
+      r.set_node(node_id);
+    }
+  }
+  auto it = sessions_.find(owner_node);
+  if (it == sessions_.end()) {
+    task_counters_.results_dropped += n;  // owner's node gone: its owners are too
+    return;
+  }
+  v1::CoordinatorMessage out;
+  out.mutable_results()->Swap(batch);
+  it->second->send_owned(std::move(out));
+  task_counters_.results += n;
+}
+
+void Cluster::fail_tasks_on_node_locked(const v1::NodeInfo& node) {
+  auto idx = node_index_.find(node.node_id());
+  if (idx == node_index_.end()) {
+    return;  // never placed anything there, never owned anything
+  }
+  std::vector<LostTask> lost = tasks_.take_node(idx->second);
+  if (lost.empty()) {
+    return;
+  }
+  // One ResultBatch per (job, owner), at most kMaxBatch results each.
+  std::sort(lost.begin(), lost.end(), [](const LostTask& a, const LostTask& b) {
+    return std::tie(a.job_id, a.key.owner_node, a.key.owner_worker, a.key.task_id) <
+           std::tie(b.job_id, b.key.owner_node, b.key.owner_worker, b.key.task_id);
+  });
+  const std::string why =
+      absl::StrCat("node ", node.node_id(), " declared dead: ", node.dead_reason());
+  v1::CoordinatorMessage msg;
+  const LostTask* group = nullptr;
+  auto flush = [&] {
+    if (group == nullptr) {
+      return;
+    }
+    if (auto it = sessions_.find(node_names_[group->key.owner_node]); it != sessions_.end()) {
+      it->second->send_owned(std::move(msg));
+    }
+    msg.Clear();
+    group = nullptr;
+  };
+  for (const LostTask& t : lost) {
+    if (group != nullptr &&
+        (group->job_id != t.job_id || group->key.owner_node != t.key.owner_node ||
+         group->key.owner_worker != t.key.owner_worker ||
+         msg.results().results_size() == kMaxBatch)) {
+      flush();
+    }
+    if (group == nullptr) {
+      group = &t;
+      v1::ResultBatch* rb = msg.mutable_results();
+      rb->set_job_id(t.job_id);
+      rb->mutable_owner()->set_node_id(node_names_[t.key.owner_node]);
+      rb->mutable_owner()->set_worker_id(t.key.owner_worker);
+    }
+    v1::TaskResult* r = msg.mutable_results()->add_results();
+    r->set_task_id(t.key.task_id);
+    r->set_attempt(t.attempt);
+    r->set_error(kTaskNodeLost);
+    r->set_message(why);
+    r->set_node(node.node_id());
+  }
+  flush();
+  task_counters_.node_lost += lost.size();
+  log()->warn("{} task(s) in flight on {} returned to their owners as node lost", lost.size(),
+              node.node_id());
+}
+
+void Cluster::job_changed_locked(const v1::JobInfo& job) {
+  if (!is_terminal(job.state())) {
+    return;
+  }
+  size_t forgotten = tasks_.forget_job(job.job_id());
+  auto d = dispatch_.find(job.job_id());
+  if (d == dispatch_.end()) {
+    return;
+  }
+  // The driver's node learns of the end from its own driver; every node that
+  // ran a task worker must be told, or the warm worker outlives its job.
+  v1::CoordinatorMessage msg;
+  auto* cancel = msg.mutable_cancel_job();
+  cancel->set_job_id(job.job_id());
+  cancel->set_reason(job.error().empty() ? absl::StrCat("job ended (", state_name(job.state()), ")")
+                                         : job.error());
+  cancel->set_grace_ms(config_.cancel_grace_ms);
+  for (NodeIndex n : d->second.worker_nodes) {
+    if (auto it = sessions_.find(node_names_[n]); it != sessions_.end()) {
+      it->second->send(msg);
+    }
+  }
+  log()->info("job {} ended: {} task(s) in flight forgotten, task workers cancelled on {} node(s)",
+              job.job_id(), forgotten, d->second.worker_nodes.size());
+  dispatch_.erase(d);
+}
+
+Cluster::TaskStats Cluster::task_stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  TaskStats s = task_counters_;
+  s.in_flight = tasks_.size();
+  s.table_bytes = tasks_.bytes();
+  return s;
+}
+
+int64_t Cluster::tasks_in_flight_on(const std::string& node_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = node_index_.find(node_id);
+  return it == node_index_.end() ? 0 : tasks_.in_flight_on(it->second);
 }
 
 }  // namespace skein::coordinator

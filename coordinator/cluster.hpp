@@ -5,7 +5,19 @@
 // absl::Status into a grpc::Status.
 //
 // Durability rule: a state change is journaled (fsync'd) before the call that
-// caused it returns OK, so an acknowledged submit survives a crash.
+// caused it returns OK, so an acknowledged submit survives a crash. Tasks are
+// the exception by design: they are never journaled (the hot path), so a
+// coordinator restart forgets the tasks in flight (their owners' deadlines and
+// the job's own fate decide what happens to them).
+//
+// Task dispatch (docs/wire.md "Task dispatch", role "Coordinator"): an
+// AgentMessage.tasks batch is validated (job RUNNING, function listed), each
+// task placed (task_placer.hpp) against a per-batch view of the attached live
+// nodes, recorded in flight (task_table.hpp), and forwarded as one
+// CoordinatorMessage.tasks per target node; refusals go back to the owner's
+// node in one ResultBatch. Results clear the record and are forwarded to the
+// owner's node. A node's death fails its tasks to their owners (kNodeLost);
+// a job's end forgets its tasks and cancels its workers on every node.
 //
 // Concurrency and lock order:
 //   - mu_ guards every member below it. Methods hold it only for in-memory
@@ -30,6 +42,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "binary_store.hpp"
@@ -39,6 +53,8 @@
 #include "membership.hpp"
 #include "skein/v1/coordinator.pb.h"
 #include "skein/v1/node.pb.h"
+#include "task_placer.hpp"
+#include "task_table.hpp"
 
 namespace skein::coordinator {
 
@@ -60,6 +76,9 @@ class NodeSession {
   virtual ~NodeSession() = default;
   // Queues a message for the agent. Any thread; never calls into Cluster.
   virtual void send(const v1::CoordinatorMessage& msg) = 0;
+  // Same, but may take the message's contents instead of copying them (task
+  // and result batches carry argument and result bytes). Default: copies.
+  virtual void send_owned(v1::CoordinatorMessage&& msg) { send(msg); }
   // Ends the stream with `status` once queued messages are written.
   // Idempotent. Any thread; never calls into Cluster.
   virtual void close(const grpc::Status& status) = 0;
@@ -120,6 +139,23 @@ class Cluster {
   // the stream must end; INVALID_ARGUMENT: malformed message.
   absl::Status on_agent_message(const std::string& node_id, uint64_t epoch,
                                 const v1::AgentMessage& msg);
+  // Same; task and result batches are moved out of *msg instead of copied.
+  absl::Status on_agent_message(const std::string& node_id, uint64_t epoch, v1::AgentMessage* msg);
+
+  // Task dispatch counters and the in-flight table's footprint.
+  struct TaskStats {
+    size_t in_flight = 0;
+    size_t table_bytes = 0;        // TaskTable::bytes(): exact heap cost of the in-flight records
+    uint64_t placed = 0;           // tasks forwarded to a node
+    uint64_t refused = 0;          // answered at once: kCanceled / kUnknownFunction / kUnplaceable
+    uint64_t malformed = 0;        // dropped: task_id 0, foreign owner
+    uint64_t results = 0;          // results forwarded to their owner's node
+    uint64_t results_dropped = 0;  // job over, owner's node gone
+    uint64_t node_lost = 0;        // kNodeLost results sent for dead nodes
+  };
+  TaskStats task_stats() const;
+  // Tasks this coordinator has placed on `node_id` with no result yet.
+  int64_t tasks_in_flight_on(const std::string& node_id) const;
 
   // --- failure detector ---
   // Declares silent nodes dead and fails their jobs. Called periodically.
@@ -145,6 +181,27 @@ class Cluster {
   absl::Status on_job_event_locked(const std::string& node_id, const v1::JobEvent& ev,
                                    Watchers* notify);
 
+  // --- task dispatch (REQUIRES(mu_)) ---
+  // What the coordinator keeps per RUNNING job that spawned tasks.
+  struct JobDispatch {
+    // JobInfo.remote_functions as a set, built on the job's first batch.
+    absl::flat_hash_set<std::string> functions;
+    bool functions_known = false;
+    std::vector<NodeIndex> worker_nodes;  // sent StartJob{driver: false}; never duplicated
+    uint32_t spread_cursor = 0;           // task_placer's round-robin position
+  };
+  NodeIndex node_index_locked(const std::string& node_id);
+  JobDispatch& dispatch_locked(const v1::JobInfo& job);
+  // Fills view_ / view_slots_ with the attached live nodes.
+  void build_view_locked();
+  void on_tasks_locked(const std::string& node_id, v1::TaskBatch* batch);
+  void on_results_locked(const std::string& node_id, v1::ResultBatch* batch);
+  // Every task in flight on `node` goes back to its owner as kNodeLost.
+  void fail_tasks_on_node_locked(const v1::NodeInfo& node);
+  // A job became terminal: forget its tasks, end its workers on every node.
+  void job_changed_locked(const v1::JobInfo& job);
+  void send_start_worker_locked(const v1::JobInfo& job, NodeSession* session);
+
   const ClusterConfig config_;
   int lock_fd_ = -1;                       // flock'd <data_dir>/lock, held for life
   std::unique_ptr<BinaryStore> binaries_;  // thread-safe, immutable pointer
@@ -156,6 +213,22 @@ class Cluster {
   JobTable jobs_;                                                  // GUARDED_BY(mu_)
   std::map<std::string, std::shared_ptr<NodeSession>> sessions_;   // GUARDED_BY(mu_)
   std::multimap<uint64_t, std::shared_ptr<JobWatcher>> watchers_;  // GUARDED_BY(mu_)
+
+  // Task dispatch, all GUARDED_BY(mu_). Node ids are interned once (ids are
+  // never reused, so the table only grows by one entry per registration).
+  absl::flat_hash_map<std::string, NodeIndex> node_index_;
+  std::vector<std::string> node_names_;  // NodeIndex -> node id
+  absl::flat_hash_map<uint64_t, JobDispatch> dispatch_;
+  TaskTable tasks_;
+  TaskStats task_counters_;
+  // Per-batch scratch, kept to avoid allocating on every batch.
+  struct ViewSlot {
+    NodeIndex index;
+    NodeSession* session;
+  };
+  std::vector<PlacerNode> view_;
+  std::vector<ViewSlot> view_slots_;
+  std::vector<v1::Task*> extract_;
 };
 
 int64_t now_unix_ms();

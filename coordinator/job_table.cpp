@@ -48,6 +48,10 @@ std::pair<v1::JobInfo, bool> JobTable::create(const NewJob& n, int64_t now_ms) {
   job.set_idempotency_key(n.idempotency_key);
   job.set_pinned_node(n.pinned_node);
   job.set_name(n.name);
+  for (const auto& f : n.remote_functions) {
+    job.add_remote_functions(f);
+  }
+  job.set_remote_functions_known(n.remote_functions_known);
   job.set_submitted_unix_ms(now_ms);
   if (!n.idempotency_key.empty()) {
     by_key_[n.idempotency_key] = job.job_id();

@@ -47,6 +47,10 @@ class JobTable {
     std::string idempotency_key;
     std::string pinned_node;
     std::string name;
+    // SKEIN_REMOTE names listed at submit time; `remote_functions_known`
+    // false means nobody listed them (every name is placed).
+    std::vector<std::string> remote_functions;
+    bool remote_functions_known = false;
   };
 
   // The job for new_job.idempotency_key if one exists (second = false), else

@@ -194,6 +194,14 @@ const v1::NodeInfo* Membership::find(const std::string& node_id) const {
   return it == nodes_.end() ? nullptr : &it->second.info;
 }
 
+const v1::NodeLoad* Membership::alive_load(const std::string& node_id) const {
+  auto it = nodes_.find(node_id);
+  if (it == nodes_.end() || it->second.info.state() != v1::NODE_STATE_ALIVE) {
+    return nullptr;
+  }
+  return &it->second.latest.load();
+}
+
 bool Membership::is_alive(const std::string& node_id) const {
   const v1::NodeInfo* n = find(node_id);
   return n != nullptr && n->state() == v1::NODE_STATE_ALIVE;

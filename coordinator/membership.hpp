@@ -77,6 +77,9 @@ class Membership {
   std::vector<v1::NodeInfo> list(bool include_dead) const;
   std::vector<v1::NodeStats> stats() const;  // ALIVE nodes, by node id
   const v1::NodeInfo* find(const std::string& node_id) const;
+  // The load of an ALIVE node's last heartbeat (zeros before the first);
+  // nullptr for an unknown or dead node. Cheap: no copy (task placement).
+  const v1::NodeLoad* alive_load(const std::string& node_id) const;
   bool is_alive(const std::string& node_id) const;
 
   // Replay: the epoch counter moves past `node`. With recovery_window == 0 the

@@ -8,6 +8,7 @@
 #include <deque>
 
 #include "absl/strings/str_cat.h"
+#include "outbox.hpp"
 #include "skein/common/log.hpp"
 #include "skein/common/sha256.hpp"
 #include "skein/common/status.hpp"
@@ -27,9 +28,12 @@ class ConnectReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Coor
     std::mutex mu;
     ConnectReactor* reactor = nullptr;  // GUARDED_BY(mu)
     void send(const v1::CoordinatorMessage& msg) override {
+      send_owned(v1::CoordinatorMessage(msg));
+    }
+    void send_owned(v1::CoordinatorMessage&& msg) override {
       std::lock_guard<std::mutex> lock(mu);
       if (reactor != nullptr) {
-        reactor->enqueue_locked(msg);
+        reactor->enqueue_locked(std::move(msg));
       }
     }
     void close(const grpc::Status& status) override {
@@ -66,7 +70,7 @@ class ConnectReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Coor
         }
       }
     } else {
-      st = cluster_->on_agent_message(node_id_, epoch_, in_);
+      st = cluster_->on_agent_message(node_id_, epoch_, &in_);
     }
     if (!st.ok()) {
       logger("node_gateway")
@@ -108,11 +112,11 @@ class ConnectReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Coor
   }
 
   // REQUIRES(session_->mu)
-  void enqueue_locked(const v1::CoordinatorMessage& msg) {
+  void enqueue_locked(v1::CoordinatorMessage&& msg) {
     if (finish_requested_) {
       return;
     }
-    queue_.push_back(msg);
+    queue_.push(std::move(msg), /*front_busy=*/writing_);
     if (!writing_) {
       write_next_locked();
     }
@@ -153,7 +157,7 @@ class ConnectReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Coor
   std::string node_id_;  // set once by the read chain after a good hello
   uint64_t epoch_ = 0;
   // GUARDED_BY(session_->mu)
-  std::deque<v1::CoordinatorMessage> queue_;
+  Outbox queue_;  // front() is the message being written while writing_
   bool writing_ = false;
   bool finish_requested_ = false;
   bool finished_ = false;
