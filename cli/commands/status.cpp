@@ -45,6 +45,9 @@ int run_status(const CommandContext& ctx, std::uint64_t job_id) {
   row("binary",
       j.binary_sha256() + " (" + human_bytes(static_cast<std::int64_t>(j.binary_size())) + ")");
   row("args", j.args().empty() ? "-" : absl::StrJoin(j.args(), " "));
+  row("remote fns", j.remote_functions_known()
+                        ? std::to_string(j.remote_functions_size()) + " listed at submit"
+                        : "not listed (any name is placed)");
   row("submitted", clock_time(j.submitted_unix_ms()));
   row("started", clock_time(j.started_unix_ms()));
   row("finished", clock_time(j.finished_unix_ms()));

@@ -4,7 +4,10 @@
 // 1 MiB chunks (UploadBinary verifies size and hash before storing it), then
 // submitted with an idempotency key: if the SubmitJob reply is lost and the
 // call is retried, the coordinator returns the same job instead of starting
-// a second one. With --wait the command follows the job's output and exits
+// a second one. Before the upload the binary is run once with
+// SKEIN_LIST_REMOTES=1 (bounded, remote_list.hpp) to list its SKEIN_REMOTE
+// functions for the coordinator; if that fails the job is submitted without
+// the list, with a warning. With --wait the command follows the job's output and exits
 // with the job's own exit code (128+N if signal N killed it).
 #include <grpcpp/grpcpp.h>
 #include <openssl/rand.h>
@@ -20,6 +23,7 @@
 #include "client.hpp"
 #include "commands/commands.hpp"
 #include "log_stream.hpp"
+#include "remote_list.hpp"
 #include "skein/common/sha256.hpp"
 
 namespace skein::cli {
@@ -101,6 +105,15 @@ int run_submit(const CommandContext& ctx, const SubmitArgs& a) {
   if (!sha.ok()) {
     return fail("submit", sha.status());
   }
+  // Listed here, before anything is uploaded: a spawn of a name the binary
+  // does not register then fails at once, at the coordinator.
+  auto remotes = list_remote_functions(a.binary);
+  if (!remotes.ok() && !a.quiet) {
+    std::fprintf(stderr,
+                 "skein submit: warning: remote functions not listed (%s); unknown spawn names "
+                 "will fail on the workers instead of at once\n",
+                 std::string(remotes.status().message()).c_str());
+  }
   auto client = Client::connect(ctx.opts);
   if (!client.ok()) {
     return fail("submit", client.status());
@@ -118,6 +131,12 @@ int run_submit(const CommandContext& ctx, const SubmitArgs& a) {
   req.set_idempotency_key(a.idempotency_key.empty() ? random_key() : a.idempotency_key);
   req.set_pinned_node(a.pin);
   req.set_name(name);
+  if (remotes.ok()) {
+    req.set_remote_functions_known(true);
+    for (auto& f : *remotes) {
+      req.add_remote_functions(std::move(f));
+    }
+  }
   skein::v1::SubmitJobResponse resp;
   grpc::Status st;
   for (int attempt = 1; attempt <= kSubmitAttempts; ++attempt) {
