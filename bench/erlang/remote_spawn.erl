@@ -32,7 +32,8 @@
 %%
 %% Usage (the module must be on the code path of both nodes, e.g. -pa DIR):
 %%   erl -name a@127.0.0.1 -setcookie C -noshell -pa DIR \
-%%       -run remote_spawn main TARGET_NODE TASKS ROUNDS CALLS
+%%       -run remote_spawn main TARGET_NODE TASKS ROUNDS CALLS [KINDS]
+%% KINDS: comma-separated spawn styles (default request,request_par,spawn4_par).
 %% Output: one line per figure, "erlang <what> key=value ...", parsed by the
 %% scripts. Exit status 0, or 1 with a reason on stderr.
 -module(remote_spawn).
@@ -53,12 +54,15 @@ echo(Parent, X) ->
     Parent ! {echo, X}.
 
 main([TargetStr, TasksStr, RoundsStr, CallsStr]) ->
+    main([TargetStr, TasksStr, RoundsStr, CallsStr, "request,request_par,spawn4_par"]);
+main([TargetStr, TasksStr, RoundsStr, CallsStr, KindsStr]) ->
     try
         Target = list_to_atom(TargetStr),
         Tasks = list_to_integer(TasksStr),
         Rounds = list_to_integer(RoundsStr),
         Calls = list_to_integer(CallsStr),
-        run(Target, Tasks, Rounds, Calls),
+        Kinds = [kind(K) || K <- string:lexemes(KindsStr, ",")],
+        run(Target, Tasks, Rounds, Calls, Kinds),
         halt(0)
     catch
         Class:Reason:Stack ->
@@ -66,10 +70,16 @@ main([TargetStr, TasksStr, RoundsStr, CallsStr]) ->
             halt(1)
     end;
 main(Args) ->
-    io:format(standard_error, "remote_spawn: expected TARGET TASKS ROUNDS CALLS, got ~p~n", [Args]),
+    io:format(standard_error, "remote_spawn: expected TARGET TASKS ROUNDS CALLS [KINDS], got ~p~n",
+              [Args]),
     halt(1).
 
-run(Target, Tasks, Rounds, Calls) ->
+kind("request") -> request;
+kind("request_par") -> request_par;
+kind("spawn4_par") -> spawn4_par;
+kind(Other) -> error({unknown_kind, Other}).
+
+run(Target, Tasks, Rounds, Calls, Kinds) ->
     case net_adm:ping(Target) of
         pong -> ok;
         pang -> error({target_unreachable, Target})
@@ -97,7 +107,7 @@ run(Target, Tasks, Rounds, Calls) ->
                         [Kind, Tasks, Rounds, Med / 1.0e6, lists:min(Times) / 1.0e6,
                          lists:max(Times) / 1.0e6, round(Tasks / (Med / 1.0e9))])
       end,
-      [request, request_par, spawn4_par]),
+      Kinds),
     _ = latency(Target, min(Calls, 200)),  % warm-up
     Lat = lists:sort(latency(Target, Calls)),
     io:format("erlang latency calls=~b median_us=~.2f p99_us=~.2f min_us=~.2f~n",

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/erlang/run.sh [TASKS] [ROUNDS] [CALLS]: runs remote_spawn.erl between two
+# bench/erlang/run.sh [TASKS] [ROUNDS] [CALLS] [KINDS]: runs remote_spawn.erl between two
 # Erlang nodes on this machine and prints its "erlang ..." lines (see the
 # module's header for what is measured).
 #
@@ -7,13 +7,16 @@
 # epmd on a free loopback port (ERL_EPMD_PORT, so any system epmd is left
 # alone), the target node, and the driver node. Both nodes use long names on
 # 127.0.0.1 and listen for distribution on loopback only
-# (inet_dist_use_interface), with a random cookie. Defaults: 200000 5 2000.
-# Environment: ERL_TIMEOUT=300 (seconds before the driver is killed: a failure).
+# (inet_dist_use_interface), with a random cookie. Defaults: 200000 5 2000
+# request,request_par,spawn4_par.
+# Environment: ERL_TIMEOUT=300 (seconds before the driver is killed: a failure);
+# ERL_FLAGS (read by erl itself) reaches both nodes, e.g. emulator flags.
 set -euo pipefail
 
 tasks=${1:-200000}
 rounds=${2:-5}
 calls=${3:-2000}
+kinds=${4:-request,request_par,spawn4_par}
 ERL_TIMEOUT=${ERL_TIMEOUT:-300}
 
 die() {
@@ -84,4 +87,4 @@ epmd -port "$port" -names 2>/dev/null | grep -q "name skeinb_${tag} " ||
   die "target node did not register with epmd"
 
 timeout "$ERL_TIMEOUT" erl -name "$driver" -setcookie "$cookie" -noinput -pa "$work" \
-  "${loopback[@]}" -run remote_spawn main "$target" "$tasks" "$rounds" "$calls" </dev/null
+  "${loopback[@]}" -run remote_spawn main "$target" "$tasks" "$rounds" "$calls" "$kinds" </dev/null
