@@ -15,7 +15,7 @@ ClusterTransport::ClusterTransport(FrameSender send, std::string node,
     : send_(std::move(send)),
       node_(std::move(node)),
       options_(std::move(options)),
-      window_(options_.window),
+      window_(options_.window, options_.window_bytes),
       queue_([this](std::vector<skein::v1::Task>& tasks) { drain(tasks); }) {}
 
 ClusterTransport::~ClusterTransport() = default;
@@ -76,20 +76,13 @@ void ClusterTransport::submit(detail::TaskSpec spec, detail::CompletionSink& sin
   const bool windowed = spec.attempt == 1;
   std::size_t in_flight = 0;
   if (windowed) {
-    {
-      std::lock_guard<std::mutex> lock(flight_mu_);
-      if (windowed_.size() >= options_.window) {
-        window_waits_.fetch_add(1, std::memory_order_relaxed);
-      }
-    }
-    window_.acquire(detail::WaitReason::kSemaphore);
-    if (broken()) {
-      window_.release();  // pass it on: whoever waits next must see broken_ too
+    const std::uint64_t bytes = spec.args.size();
+    if (!window_.acquire(bytes)) {  // closed: the link is gone
       refuse(spec, sink, TaskError::kNodeLost, lost_why());
       return;
     }
     std::lock_guard<std::mutex> lock(flight_mu_);
-    windowed_.insert(spec.task_id);
+    windowed_.emplace(spec.task_id, bytes);
     in_flight = windowed_.size();
   }
   skein::v1::Task task;
@@ -149,15 +142,21 @@ void ClusterTransport::on_results(skein::v1::ResultBatch& batch) {
     unowned_results_.fetch_add(n, std::memory_order_relaxed);
     return;
   }
-  int released = 0;
+  std::uint64_t released = 0;
+  std::uint64_t bytes = 0;
   {
     std::lock_guard<std::mutex> lock(flight_mu_);
     for (const skein::v1::TaskResult& r : batch.results()) {
-      released += static_cast<int>(windowed_.erase(r.task_id()));
+      auto it = windowed_.find(r.task_id());
+      if (it != windowed_.end()) {
+        ++released;
+        bytes += it->second;
+        windowed_.erase(it);
+      }
     }
   }
-  for (int i = 0; i < released; ++i) {
-    window_.release();
+  if (released > 0) {
+    window_.release(bytes, released);
   }
   for (skein::v1::TaskResult& r : *batch.mutable_results()) {
     sink->complete(from_proto(std::move(r)));
@@ -187,17 +186,14 @@ void ClusterTransport::on_link_lost(const std::string& why) {
     table_->close(TaskError::kNodeLost, message);
   }
   broken_.store(true, std::memory_order_release);
-  // Wake every parked spawner; each sees broken_ and passes its token on, and
-  // the extra one covers a spawner that checked broken_ just before it flipped.
-  window_.release_all();
-  window_.release();
+  window_.close();  // parked spawners wake and refuse their task
 }
 
 ClusterTransport::Counters ClusterTransport::counters() const {
   Counters c;
   c.sent = sent_.load(std::memory_order_relaxed);
   c.frames = frames_.load(std::memory_order_relaxed);
-  c.window_waits = window_waits_.load(std::memory_order_relaxed);
+  c.window_waits = window_.waits();
   c.ran_locally = ran_locally_.load(std::memory_order_relaxed);
   c.refused = refused_.load(std::memory_order_relaxed);
   c.results = results_.load(std::memory_order_relaxed);

@@ -10,23 +10,26 @@
 //     coordinator spills it;
 //   - otherwise: converts it to a skein.v1.Task and queues it for the agent
 //     link. Frames are TaskBatch messages of at most 1,024 tasks / ~1 MiB of
-//     arguments, batched by flat combining (combining_queue.hpp): the spawning
-//     goroutine that finds the stream idle writes at once; spawns that arrive
-//     while it writes ride in its next frame. No timer, no writer thread.
-// Backpressure: a first attempt takes one token of a window (a Sema) before it
-// is queued and gives it back when any result for that task id arrives, so at
-// most `window` first attempts are in flight; the spawning goroutine parks
-// while the window is full (a plain thread blocks). Retries never wait: they
-// are submitted from the completion path (the link's reader thread), which
-// must not block, so they bypass the window and are written by a goroutine
-// started for the purpose when no writer is active.
+//     arguments (combining_queue.hpp). While fewer than `inline_below` tasks
+//     are in flight the stream counts as idle and the spawning goroutine
+//     writes at once (spawns arriving meanwhile ride in its next frame: flat
+//     combining); busier, the task goes to a background writer thread, woken
+//     once per batch, which sends whatever piled up. No timer anywhere.
+// Backpressure: a first attempt takes room in the window (FlightBudget: a
+// count and argument bytes) before it is queued and gives it back when any
+// result for that task id arrives, so at most `window` first attempts and
+// `window_bytes` of their arguments are in flight; the spawning goroutine
+// parks while the window is full (a plain thread blocks). Retries never wait:
+// they are submitted from the completion path (the link's reader thread),
+// which must not block, so they bypass the window and go to the background
+// writer.
 //
 // Results (on_results, reader thread) go to the completion sink, i.e. the
 // owner table, which drops duplicates and stale attempts. When the link is
 // lost (on_link_lost), the attached owner table is closed with kNodeLost:
 // every pending task fails, later spawns fail at once, parked spawners wake.
 //
-// Invariants: windowed_ holds exactly the task ids that own a window token;
+// Invariants: windowed_ holds exactly the task ids that hold room in window_;
 // broken_ only goes false -> true, after the owner table was closed; sink_ is set by the first
 // submit and never changes (there is one owner table per process).
 #pragma once
@@ -36,13 +39,13 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_set>
+#include <unordered_map>
 
 #include "remote/owner_table.hpp"
 #include "remote/transport.hpp"
-#include "skein/detail/sema.hpp"
 #include "skein/v1/task.pb.h"
 #include "worker/combining_queue.hpp"
+#include "worker/flight_budget.hpp"
 #include "worker/task_wire.hpp"
 
 namespace skein::node {
@@ -52,6 +55,8 @@ struct ClusterTransportOptions {
   // throughput against a fake agent levels off near 4k and memory stays a few
   // MiB (bench figures in node/remote/README.md).
   std::uint32_t window = 16384;
+  // Argument bytes of those tasks (a lone larger task still goes).
+  std::uint64_t window_bytes = std::uint64_t{64} << 20;
   // local_first tasks run in this process at once (the runtime's Ps).
   int local_slots = 1;
   // Below this many tasks in flight the stream counts as idle: the spawning
@@ -111,9 +116,11 @@ class ClusterTransport final : public detail::TaskTransport {
   bool lost_ = false;     // guarded by lost_mu_: on_link_lost ran
   std::string lost_why_;  // guarded by lost_mu_; set before broken_
 
-  detail::Sema window_;
+  FlightBudget window_;
   std::mutex flight_mu_;
-  std::unordered_set<std::uint64_t> windowed_;  // guarded by flight_mu_
+  // Guarded by flight_mu_: task id -> argument bytes, for the first attempts
+  // that hold room in window_.
+  std::unordered_map<std::uint64_t, std::uint64_t> windowed_;
   std::atomic<int> local_running_{0};
 
   CombiningQueue<skein::v1::Task> queue_;

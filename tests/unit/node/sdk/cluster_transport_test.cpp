@@ -305,6 +305,47 @@ TEST(ClusterTransport, AFullWindowParksSpawnersUntilResultsArrive) {
   });
 }
 
+TEST(ClusterTransport, TheWindowAlsoBoundsArgumentBytesInFlight) {
+  FakeAgent agent;
+  in_runtime(2, [&] {
+    // Room for 100 tasks but only 10,000 bytes of arguments: 4,000-byte
+    // tasks go two at a time; a lone task larger than the budget still goes.
+    Worker w(agent, ClusterTransportOptions{.window = 100, .window_bytes = 10000});
+    ASSERT_TRUE(w.connected().ok());
+    const std::string big = encode(std::make_tuple(std::string(4000 - 8, 'b')));
+    ASSERT_EQ(big.size(), 4000u);
+    WaitGroup spawned;
+    spawned.add(5);
+    std::vector<Future<std::size_t>> futures(5);
+    for (int i = 0; i < 5; ++i) {
+      go([&, i] {
+        futures[i] = w.launch<std::size_t>("measure", big);
+        spawned.done();
+      });
+    }
+    for (int round = 0; round < 2; ++round) {
+      std::vector<skein::v1::Task> t = take_tasks(agent, 2);
+      ASSERT_EQ(t.size(), 2u);
+      EXPECT_EQ(take_tasks(agent, 1, 150ms).size(), 0u) << "over the byte budget";
+      ASSERT_TRUE(reply(agent, {success(t[0]), success(t[1])}));
+    }
+    std::vector<skein::v1::Task> last = take_tasks(agent, 1);
+    ASSERT_EQ(last.size(), 1u);
+    ASSERT_TRUE(reply(agent, {success(last[0])}));
+    spawned.wait();
+    for (auto& f : futures) {
+      EXPECT_EQ(f.get(), 4000u - 8);
+    }
+    // Nothing in flight: one task over the whole budget is not stuck forever.
+    const std::string huge = encode(std::make_tuple(std::string(20000, 'h')));
+    Future<std::size_t> alone = w.launch<std::size_t>("measure", huge);
+    std::vector<skein::v1::Task> t = take_tasks(agent, 1);
+    ASSERT_EQ(t.size(), 1u);
+    ASSERT_TRUE(reply(agent, {success(t[0])}));
+    EXPECT_EQ(alone.get(), 20000u);
+  });
+}
+
 TEST(ClusterTransport, ALostAgentFailsEveryPendingTaskAndLaterSpawns) {
   FakeAgent agent;
   in_runtime(2, [&] {
