@@ -32,6 +32,9 @@ constexpr size_t kMaxRemoteFunctionBytes = 1024;
 constexpr size_t kMaxRemoteFunctionsTotalBytes = 1 << 20;
 // docs/wire.md: a batch holds at most this many results.
 constexpr int kMaxBatch = 1024;
+// Held for one live node while it has no stream (it reconnects within the
+// failure detector's window or dies): a few seconds of traffic.
+constexpr size_t kMaxParkedBytes = size_t{64} << 20;
 
 // skein::TaskError numbers (node/include/skein/remote_error.hpp) the
 // coordinator decides itself.
@@ -270,6 +273,10 @@ void Cluster::node_died_locked(const v1::NodeInfo& node, Watchers* notify) {
         absl::StrCat("node ", node.node_id(), " (epoch ", node.epoch(),
                      ") was declared dead: ", node.dead_reason(), "; register again")));
     sessions_.erase(it);
+  }
+  if (auto p = parked_.find(node.node_id()); p != parked_.end()) {
+    task_counters_.parked_dropped += p->second.msgs.size();
+    parked_.erase(p);
   }
   fail_tasks_on_node_locked(node);
   int64_t now = now_unix_ms();
@@ -542,6 +549,13 @@ absl::Status Cluster::attach(const v1::ConnectHello& hello, std::shared_ptr<Node
         static_cast<uint32_t>(config_.membership.heartbeat_period.count()));
     ack.mutable_ack()->set_miss_limit(static_cast<uint32_t>(config_.membership.miss_limit));
     session->send(ack);
+    // Messages held while the node had no stream, in their original order.
+    if (auto p = parked_.find(hello.node_id()); p != parked_.end()) {
+      for (auto& m : p->second.msgs) {
+        session->send_owned(std::move(m));
+      }
+      parked_.erase(p);
+    }
 
     std::set<uint64_t> running(hello.running_job_ids().begin(), hello.running_job_ids().end());
     int64_t now = now_unix_ms();
@@ -573,12 +587,25 @@ absl::Status Cluster::attach(const v1::ConnectHello& hello, std::shared_ptr<Node
   return absl::OkStatus();
 }
 
-void Cluster::detach(const std::string& node_id, const NodeSession* session) {
+void Cluster::detach(const std::string& node_id, NodeSession* session) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = sessions_.find(node_id);
   if (it != sessions_.end() && it->second.get() == session) {
     sessions_.erase(it);
     log()->info("node {} stream closed; it stays alive until its heartbeats time out", node_id);
+  }
+  // wire.md: what could not be written on a broken stream is sent on the
+  // next one (duplicates are harmless, losses are not). The ack, Shutdown and
+  // driver StartJobs are redone by attach() itself.
+  size_t resent = 0;
+  for (auto& m : session->take_unsent()) {
+    if (m.has_tasks() || m.has_results() || m.has_cancel_job() ||
+        (m.has_start_job() && !m.start_job().driver())) {
+      resent += send_to_node_locked(node_id, std::move(m)) ? 1 : 0;
+    }
+  }
+  if (resent > 0) {
+    log()->info("node {}: {} unsent message(s) kept for its next stream", node_id, resent);
   }
 }
 
@@ -775,6 +802,28 @@ void Cluster::send_start_worker_locked(const v1::JobInfo& job, NodeSession* sess
   session->send_owned(std::move(msg));
 }
 
+bool Cluster::send_to_node_locked(const std::string& node_id, v1::CoordinatorMessage&& msg) {
+  if (auto it = sessions_.find(node_id); it != sessions_.end()) {
+    it->second->send_owned(std::move(msg));
+    return true;
+  }
+  if (!membership_.is_alive(node_id)) {
+    return false;
+  }
+  Parked& p = parked_[node_id];
+  size_t bytes = msg.ByteSizeLong();
+  if (p.bytes + bytes > kMaxParkedBytes) {
+    ++task_counters_.parked_dropped;
+    log()->error("node {} has no stream and {} bytes already held for it: message dropped", node_id,
+                 p.bytes);
+    return false;
+  }
+  p.bytes += bytes;
+  p.msgs.push_back(std::move(msg));
+  ++task_counters_.parked;
+  return true;
+}
+
 void Cluster::on_tasks_locked(const std::string& node_id, v1::TaskBatch* batch) {
   const int n = batch->tasks_size();
   if (n == 0) {
@@ -860,9 +909,7 @@ void Cluster::on_tasks_locked(const std::string& node_id, v1::TaskBatch* batch) 
     }
     if (rb == nullptr || rb->results_size() == kMaxBatch) {
       if (rb != nullptr) {
-        if (auto it = sessions_.find(node_id); it != sessions_.end()) {
-          it->second->send_owned(std::move(refused));
-        }
+        send_to_node_locked(node_id, std::move(refused));
         refused.Clear();
       }
       rb = refused.mutable_results();
@@ -883,9 +930,7 @@ void Cluster::on_tasks_locked(const std::string& node_id, v1::TaskBatch* batch) 
     }
   }
   if (rb != nullptr) {
-    if (auto it = sessions_.find(node_id); it != sessions_.end()) {
-      it->second->send_owned(std::move(refused));
-    }
+    send_to_node_locked(node_id, std::move(refused));
   }
 }
 
@@ -911,15 +956,13 @@ void Cluster::on_results_locked(const std::string& node_id, v1::ResultBatch* bat
       r.set_node(node_id);
     }
   }
-  auto it = sessions_.find(owner_node);
-  if (it == sessions_.end()) {
-    task_counters_.results_dropped += n;  // owner's node gone: its owners are too
-    return;
-  }
   v1::CoordinatorMessage out;
   out.mutable_results()->Swap(batch);
-  it->second->send_owned(std::move(out));
-  task_counters_.results += n;
+  if (send_to_node_locked(owner_node, std::move(out))) {
+    task_counters_.results += n;
+  } else {
+    task_counters_.results_dropped += n;  // owner's node dead: its owners are too
+  }
 }
 
 void Cluster::fail_tasks_on_node_locked(const v1::NodeInfo& node) {
@@ -944,9 +987,7 @@ void Cluster::fail_tasks_on_node_locked(const v1::NodeInfo& node) {
     if (group == nullptr) {
       return;
     }
-    if (auto it = sessions_.find(node_names_[group->key.owner_node]); it != sessions_.end()) {
-      it->second->send_owned(std::move(msg));
-    }
+    send_to_node_locked(node_names_[group->key.owner_node], std::move(msg));
     msg.Clear();
     group = nullptr;
   };
@@ -995,9 +1036,7 @@ void Cluster::job_changed_locked(const v1::JobInfo& job) {
                                          : job.error());
   cancel->set_grace_ms(config_.cancel_grace_ms);
   for (NodeIndex n : d->second.worker_nodes) {
-    if (auto it = sessions_.find(node_names_[n]); it != sessions_.end()) {
-      it->second->send(msg);
-    }
+    send_to_node_locked(node_names_[n], v1::CoordinatorMessage(msg));
   }
   log()->info("job {} ended: {} task(s) in flight forgotten, task workers cancelled on {} node(s)",
               job.job_id(), forgotten, d->second.worker_nodes.size());

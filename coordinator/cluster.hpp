@@ -82,6 +82,9 @@ class NodeSession {
   // Ends the stream with `status` once queued messages are written.
   // Idempotent. Any thread; never calls into Cluster.
   virtual void close(const grpc::Status& status) = 0;
+  // Once the stream is over: the messages queued on it that were never
+  // written (or whose write failed), oldest first; empty before that.
+  virtual std::vector<v1::CoordinatorMessage> take_unsent() { return {}; }
 };
 
 // Someone following a job (a StreamLogs call): told when the job has new log
@@ -134,7 +137,10 @@ class Cluster {
   // FAILED_PRECONDITION / NOT_FOUND for a dead or unknown node.
   absl::Status attach(const v1::ConnectHello& hello, std::shared_ptr<NodeSession> session);
   // The stream ended; the node stays ALIVE until its heartbeats time out.
-  void detach(const std::string& node_id, const NodeSession* session);
+  // Task, result, StartJob and CancelJob messages the stream never wrote
+  // (session->take_unsent()) go to the node's newer stream if it has one,
+  // else wait for its next Connect (dropped if it dies first).
+  void detach(const std::string& node_id, NodeSession* session);
   // One message after the hello. FAILED_PRECONDITION: the node is dead and
   // the stream must end; INVALID_ARGUMENT: malformed message.
   absl::Status on_agent_message(const std::string& node_id, uint64_t epoch,
@@ -152,6 +158,8 @@ class Cluster {
     uint64_t results = 0;          // results forwarded to their owner's node
     uint64_t results_dropped = 0;  // job over, owner's node gone
     uint64_t node_lost = 0;        // kNodeLost results sent for dead nodes
+    uint64_t parked = 0;           // messages held for a detached live node
+    uint64_t parked_dropped = 0;   // ... dropped: the node died, or over the cap
   };
   TaskStats task_stats() const;
   // Tasks this coordinator has placed on `node_id` with no result yet.
@@ -201,6 +209,9 @@ class Cluster {
   // A job became terminal: forget its tasks, end its workers on every node.
   void job_changed_locked(const v1::JobInfo& job);
   void send_start_worker_locked(const v1::JobInfo& job, NodeSession* session);
+  // To the node's stream if attached; parked for its next stream if it is
+  // alive but detached (bounded); dropped if it is dead. False if dropped.
+  bool send_to_node_locked(const std::string& node_id, v1::CoordinatorMessage&& msg);
 
   const ClusterConfig config_;
   int lock_fd_ = -1;                       // flock'd <data_dir>/lock, held for life
@@ -221,6 +232,13 @@ class Cluster {
   absl::flat_hash_map<uint64_t, JobDispatch> dispatch_;
   TaskTable tasks_;
   TaskStats task_counters_;
+  // Messages for live nodes whose stream is down, in order, re-sent on their
+  // next attach. Invariant: only ALIVE nodes without a session have an entry.
+  struct Parked {
+    std::vector<v1::CoordinatorMessage> msgs;
+    size_t bytes = 0;  // ByteSizeLong() sum; capped at kMaxParkedBytes
+  };
+  std::map<std::string, Parked> parked_;
   // Per-batch scratch, kept to avoid allocating on every batch.
   struct ViewSlot {
     NodeIndex index;

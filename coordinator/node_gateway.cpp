@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "outbox.hpp"
@@ -23,10 +25,14 @@ constexpr size_t kFetchChunk = 1 << 20;  // docs/wire.md: chunks <= 1 MiB
 
 class ConnectReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::CoordinatorMessage> {
  public:
-  // What Cluster holds: outlives the reactor; `reactor` cleared in OnDone.
+  // What Cluster holds: outlives the reactor; `reactor` cleared in OnDone,
+  // which moves the messages never written into `unsent` for Cluster::detach
+  // to take. A send after that (Cluster has not seen the detach yet) lands
+  // there too, so nothing queued on a dying stream is lost silently.
   struct Session : NodeSession {
     std::mutex mu;
-    ConnectReactor* reactor = nullptr;  // GUARDED_BY(mu)
+    ConnectReactor* reactor = nullptr;           // GUARDED_BY(mu)
+    std::vector<v1::CoordinatorMessage> unsent;  // GUARDED_BY(mu)
     void send(const v1::CoordinatorMessage& msg) override {
       send_owned(v1::CoordinatorMessage(msg));
     }
@@ -34,7 +40,13 @@ class ConnectReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Coor
       std::lock_guard<std::mutex> lock(mu);
       if (reactor != nullptr) {
         reactor->enqueue_locked(std::move(msg));
+      } else {
+        unsent.push_back(std::move(msg));
       }
+    }
+    std::vector<v1::CoordinatorMessage> take_unsent() override {
+      std::lock_guard<std::mutex> lock(mu);
+      return std::exchange(unsent, {});
     }
     void close(const grpc::Status& status) override {
       std::lock_guard<std::mutex> lock(mu);
@@ -89,7 +101,9 @@ class ConnectReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Coor
     std::lock_guard<std::mutex> lock(session_->mu);
     writing_ = false;
     if (!ok) {
-      queue_.clear();
+      // The front may or may not have reached the agent: it stays queued and
+      // is handed back with the rest in OnDone (a duplicate is harmless).
+      broken_ = true;
       if (!finish_requested_) {
         finish_requested_ = true;
         finish_status_ = grpc::Status(grpc::StatusCode::UNAVAILABLE, "stream broken");
@@ -104,6 +118,9 @@ class ConnectReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Coor
     {
       std::lock_guard<std::mutex> lock(session_->mu);
       session_->reactor = nullptr;
+      for (auto& m : queue_.take_all()) {
+        session_->unsent.push_back(std::move(m));
+      }
     }
     if (!node_id_.empty()) {
       cluster_->detach(node_id_, session_.get());
@@ -113,9 +130,8 @@ class ConnectReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Coor
 
   // REQUIRES(session_->mu)
   void enqueue_locked(v1::CoordinatorMessage&& msg) {
-    if (finish_requested_) {
-      return;
-    }
+    // Also after a finish was requested: written if the stream still drains,
+    // else handed back in OnDone.
     queue_.push(std::move(msg), /*front_busy=*/writing_);
     if (!writing_) {
       write_next_locked();
@@ -140,7 +156,7 @@ class ConnectReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Coor
     if (writing_ || finished_) {
       return;
     }
-    if (!queue_.empty()) {
+    if (!broken_ && !queue_.empty()) {
       writing_ = true;
       StartWrite(&queue_.front());
       return;
@@ -159,6 +175,7 @@ class ConnectReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Coor
   // GUARDED_BY(session_->mu)
   Outbox queue_;  // front() is the message being written while writing_
   bool writing_ = false;
+  bool broken_ = false;  // a write failed: write nothing more, finish
   bool finish_requested_ = false;
   bool finished_ = false;
   grpc::Status finish_status_;

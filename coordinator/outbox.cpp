@@ -39,6 +39,16 @@ void move_all(google::protobuf::RepeatedPtrField<T>* from,
 
 }  // namespace
 
+std::vector<v1::CoordinatorMessage> Outbox::take_all() {
+  std::vector<v1::CoordinatorMessage> out;
+  out.reserve(queue_.size());
+  for (auto& e : queue_) {
+    out.push_back(std::move(e.msg));
+  }
+  queue_.clear();
+  return out;
+}
+
 void Outbox::push(v1::CoordinatorMessage&& msg, bool front_busy) {
   size_t payload = payload_of(msg);
   bool can_merge = !queue_.empty() && !(front_busy && queue_.size() == 1);

@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <deque>
+#include <vector>
 
 #include "skein/v1/node.pb.h"
 
@@ -36,6 +37,8 @@ class Outbox {
   v1::CoordinatorMessage& front() { return queue_.front().msg; }
   void pop_front() { queue_.pop_front(); }
   void clear() { queue_.clear(); }
+  // Empties the queue, oldest first (the stream ended with these unsent).
+  std::vector<v1::CoordinatorMessage> take_all();
   // Messages merged into an earlier one since construction (for tests/stats).
   size_t merged() const { return merged_; }
 

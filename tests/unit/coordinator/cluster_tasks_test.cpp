@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <map>
 #include <thread>
+#include <utility>
 
 #include "cluster.hpp"
 #include "skein/common/sha256.hpp"
@@ -21,8 +22,10 @@ class RecordingSession : public NodeSession {
  public:
   void send(const v1::CoordinatorMessage& msg) override { sent.push_back(msg); }
   void close(const grpc::Status& status) override { closed.push_back(status); }
+  std::vector<v1::CoordinatorMessage> take_unsent() override { return std::exchange(unsent, {}); }
   std::vector<v1::CoordinatorMessage> sent;
   std::vector<grpc::Status> closed;
+  std::vector<v1::CoordinatorMessage> unsent;  // what the "broken stream" never wrote
 
   template <typename Pred>
   std::vector<v1::CoordinatorMessage> of(Pred pred) const {
@@ -87,6 +90,15 @@ class ClusterTasksTest : public ::testing::Test {
     ASSERT_TRUE(up.ok());
     ASSERT_TRUE((*up)->append(data).ok());
     ASSERT_TRUE((*up)->commit().ok());
+  }
+
+  // The node's agent connects again (same identity) on a fresh stream.
+  void reattach(Node* n) {
+    n->session = std::make_shared<RecordingSession>();
+    v1::ConnectHello hello;
+    hello.set_node_id(n->reg.node_id());
+    hello.set_epoch(n->reg.epoch());
+    EXPECT_TRUE(cluster_->attach(hello, n->session).ok());
   }
 
   Node add_node(int cpus, std::map<std::string, std::string> labels = {}) {
@@ -438,6 +450,74 @@ TEST_F(ClusterTasksTest, FunctionListIsJournaledWithTheJob) {
   ASSERT_EQ(j->remote_functions_size(), 2);
   EXPECT_EQ(j->remote_functions(0), "fib");
   EXPECT_EQ(j->remote_functions(1), "visit");
+}
+
+TEST_F(ClusterTasksTest, ResultsForALiveOwnerWithoutAStreamWaitForItsNextStream) {
+  Node a = add_node(2), b = add_node(2);
+  uint64_t job = running_job(a);
+  auto pinned = batch(job, a, 4, 2, 1, "fib", v1::PLACEMENT_KIND_PINNED);
+  for (auto& t : *pinned.mutable_tasks()->mutable_tasks()) {
+    t.set_pinned_node(b.id());
+  }
+  ASSERT_TRUE(send(a, pinned).ok());
+  cluster_->detach(a.id(), a.session.get());  // a's stream broke; a is still alive
+
+  v1::AgentMessage res;
+  res.mutable_results()->set_job_id(job);
+  res.mutable_results()->mutable_owner()->set_node_id(a.id());
+  res.mutable_results()->mutable_owner()->set_worker_id(4);
+  for (uint64_t id : {1, 2}) {
+    res.mutable_results()->add_results()->set_task_id(id);
+    res.mutable_results()->mutable_results()->rbegin()->set_attempt(1);
+  }
+  ASSERT_TRUE(send(b, res).ok());
+  EXPECT_EQ(cluster_->task_stats().parked, 1u);
+  EXPECT_EQ(cluster_->task_stats().in_flight, 0u);
+
+  reattach(&a);
+  ASSERT_GE(a.session->sent.size(), 2u);
+  EXPECT_TRUE(a.session->sent[0].has_ack());
+  ASSERT_TRUE(a.session->sent[1].has_results()) << "held results follow the ack";
+  EXPECT_EQ(a.session->sent[1].results().results_size(), 2);
+  EXPECT_EQ(cluster_->task_stats().results_dropped, 0u);
+}
+
+TEST_F(ClusterTasksTest, WhatABrokenStreamNeverWroteIsSentOnTheNextOne) {
+  Node a = add_node(2), b = add_node(2);
+  uint64_t job = running_job(a);
+  auto pinned = batch(job, a, 1, 3, 1, "fib", v1::PLACEMENT_KIND_PINNED);
+  for (auto& t : *pinned.mutable_tasks()->mutable_tasks()) {
+    t.set_pinned_node(b.id());
+  }
+  ASSERT_TRUE(send(a, pinned).ok());
+  // b's stream breaks before writing anything: its queue comes back.
+  b.session->unsent = std::exchange(b.session->sent, {});
+  b.session->unsent.insert(b.session->unsent.begin(), v1::CoordinatorMessage());
+  b.session->unsent.front().mutable_ack();  // never re-sent: attach sends its own
+  cluster_->detach(b.id(), b.session.get());
+  reattach(&b);
+  ASSERT_EQ(b.session->sent.size(), 3u);
+  EXPECT_TRUE(b.session->sent[0].has_ack());
+  EXPECT_TRUE(b.session->sent[1].has_start_job());
+  EXPECT_FALSE(b.session->sent[1].start_job().driver());
+  EXPECT_EQ(b.session->sent[2].tasks().tasks_size(), 3);
+  EXPECT_EQ(cluster_->tasks_in_flight_on(b.id()), 3);
+
+  // Held messages of a node that dies instead are dropped with it, and its
+  // tasks come back to their owner as node lost.
+  b.session->unsent = std::exchange(b.session->sent, {});
+  cluster_->detach(b.id(), b.session.get());
+  EXPECT_EQ(cluster_->task_stats().parked, 4u);
+  std::this_thread::sleep_for(milliseconds(300));
+  v1::AgentMessage hb;
+  hb.mutable_heartbeat()->set_seq(1);
+  ASSERT_TRUE(send(a, hb).ok());
+  cluster_->tick(std::chrono::steady_clock::now() + milliseconds(250));
+  EXPECT_EQ(cluster_->task_stats().parked_dropped, 2u) << "StartJob and tasks";
+  auto lost = a.session->results();
+  ASSERT_EQ(lost.size(), 1u);
+  EXPECT_EQ(lost[0].results().results_size(), 3);
+  EXPECT_EQ(lost[0].results().results(0).error(), 6u);
 }
 
 // The hot path end to end inside the coordinator: 200,000 tasks from one

@@ -662,6 +662,87 @@ TEST_F(ServiceTest, JobLifecycleLogsStatsAndCancelThroughARealAgentStream) {
   agent->stream->Finish();
 }
 
+// Task dispatch over real Connect streams: the owner's agent sends a batch,
+// the target agent reads StartJob{driver: false} then the tasks, answers with
+// results, and the owner's agent reads them; the job's end cancels the target.
+TEST_F(ServiceTest, TasksAndResultsTravelBetweenTwoRealAgentStreams) {
+  std::string sha = upload_ok(blob(500, 11));
+  auto reg_a = register_node(), reg_b = register_node();
+  auto a = connect(reg_a);
+  auto b = connect(reg_b);
+  ASSERT_TRUE(a->read().has_ack());
+  ASSERT_TRUE(b->read().has_ack());
+  auto sub = submit(sha, "", {"--n", "3"}, reg_a.node_id());
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  uint64_t id = sub->job().job_id();
+  ASSERT_TRUE(a->read().start_job().driver());
+  ASSERT_TRUE(a->event(id, v1::JOB_EVENT_KIND_STARTED));
+
+  constexpr int kTasks = 300;
+  v1::AgentMessage m;
+  auto* tb = m.mutable_tasks();
+  tb->set_job_id(id);
+  tb->mutable_owner()->set_node_id(reg_a.node_id());
+  tb->mutable_owner()->set_worker_id(2);
+  for (int i = 1; i <= kTasks; ++i) {
+    auto* t = tb->add_tasks();
+    t->set_task_id(static_cast<uint64_t>(i));
+    t->set_attempt(1);
+    t->set_function("fib");
+    t->set_args(blob(64, i));
+    t->set_placement(v1::PLACEMENT_KIND_PINNED);
+    t->set_pinned_node(reg_b.node_id());
+  }
+  ASSERT_TRUE(a->send(m));
+
+  auto start = b->read();
+  ASSERT_TRUE(start.has_start_job());
+  EXPECT_FALSE(start.start_job().driver());
+  EXPECT_EQ(start.start_job().job_id(), id);
+  EXPECT_EQ(start.start_job().binary_sha256(), sha);
+  EXPECT_EQ(start.start_job().args(1), "3");
+  int got = 0;
+  v1::AgentMessage res;
+  res.mutable_results()->set_job_id(id);
+  while (got < kTasks) {
+    auto msg = b->read();
+    ASSERT_TRUE(msg.has_tasks());
+    EXPECT_EQ(msg.tasks().owner().node_id(), reg_a.node_id());
+    EXPECT_EQ(msg.tasks().owner().worker_id(), 2u);
+    *res.mutable_results()->mutable_owner() = msg.tasks().owner();
+    for (const auto& t : msg.tasks().tasks()) {
+      EXPECT_EQ(t.args(), blob(64, static_cast<int>(t.task_id())));
+      auto* r = res.mutable_results()->add_results();
+      r->set_task_id(t.task_id());
+      r->set_attempt(t.attempt());
+      r->set_result("r" + std::to_string(t.task_id()));
+      ++got;
+    }
+  }
+  ASSERT_TRUE(b->send(res));
+  int results = 0;
+  while (results < kTasks) {
+    auto msg = a->read();
+    ASSERT_TRUE(msg.has_results());
+    EXPECT_EQ(msg.results().owner().worker_id(), 2u);
+    for (const auto& r : msg.results().results()) {
+      EXPECT_EQ(r.result(), "r" + std::to_string(r.task_id()));
+      EXPECT_EQ(r.node(), reg_b.node_id());
+      ++results;
+    }
+  }
+  EXPECT_EQ(coord_->cluster().task_stats().in_flight, 0u);
+
+  ASSERT_TRUE(a->event(id, v1::JOB_EVENT_KIND_EXITED, 0));
+  auto cancel = b->read();
+  ASSERT_TRUE(cancel.has_cancel_job());
+  EXPECT_EQ(cancel.cancel_job().job_id(), id);
+  for (auto* agent : {a.get(), b.get()}) {
+    agent->stream->WritesDone();
+    agent->stream->Finish();
+  }
+}
+
 // RELIABILITY R3 at the test setting (100 ms x 5): a silent node is declared
 // dead within the bound, its job fails, its stream is fenced, and it can only
 // come back as a new node. A node that keeps heartbeating is never declared dead.
