@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -65,6 +66,33 @@ bool wait_until(pid_t pid, Clock::time_point deadline, siginfo_t* info) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
+}
+
+// What SKEIN_REMOTE(f) can register: #f of a (qualified, maybe templated)
+// function name — "fib", "ns::visit", "sum<int, 2>". A program that is not
+// linked with the SDK runs its main instead and prints prose, which this
+// rejects, so its output is never mistaken for a list.
+bool looks_like_function_name(absl::string_view s) {
+  if (s.empty() ||
+      !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_' || s[0] == ':')) {
+    return false;
+  }
+  int depth = 0;
+  for (char c : s) {
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == ':') {
+      continue;
+    }
+    if (c == '<') {
+      ++depth;
+    } else if (c == '>') {
+      if (--depth < 0) {
+        return false;
+      }
+    } else if (depth == 0 || (c != ',' && c != ' ' && c != '*' && c != '&')) {
+      return false;
+    }
+  }
+  return depth == 0;
 }
 
 void kill_group(pid_t pid) {
@@ -200,6 +228,11 @@ absl::StatusOr<std::vector<std::string>> list_remote_functions(const std::string
       return absl::InvalidArgumentError(absl::StrCat(binary, " printed a line of ", line.size(),
                                                      " bytes with ", kListVar,
                                                      "=1: not a list of remote function names"));
+    }
+    if (!looks_like_function_name(line)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(binary, " printed \"", line.substr(0, 60), "\" with ", kListVar,
+                       "=1: not a function name (is it linked with the Skein SDK?)"));
     }
     names.emplace_back(line);
   }

@@ -26,7 +26,7 @@ inline constexpr size_t kMaxRemoteListBytes = size_t{1} << 20;
 // Sorted, without duplicates or empty lines. Errors: FAILED_PRECONDITION (not
 // executable / cannot be run here), DEADLINE_EXCEEDED, UNKNOWN (non-zero exit
 // or signal), RESOURCE_EXHAUSTED (output over 1 MiB), INVALID_ARGUMENT (a line
-// longer than 1 KiB: not a list of names).
+// that is no function name, e.g. a program without the SDK ran its main).
 absl::StatusOr<std::vector<std::string>> list_remote_functions(
     const std::string& binary, std::chrono::milliseconds timeout = kListRemotesTimeout);
 

@@ -38,13 +38,13 @@ TEST_F(RemoteListTest, PrintsNamesOnlyWhenAskedAndTheyComeBackSorted) {
   // Like registry.cpp: the list only with SKEIN_LIST_REMOTES set, and no args.
   std::string bin = script("job", R"(
 if [ "$SKEIN_LIST_REMOTES" = "1" ] && [ $# -eq 0 ]; then
-  printf 'visit\nfib\n\nfib\nns::merge_sort\n'
+  printf 'visit\nfib\n\nfib\nns::merge_sort\nsum<int, 2>\n'
   exit 0
 fi
 echo "ran main" ; exit 4)");
   auto names = list_remote_functions(bin);
   ASSERT_TRUE(names.ok()) << names.status();
-  EXPECT_EQ(*names, (std::vector<std::string>{"fib", "ns::merge_sort", "visit"}));
+  EXPECT_EQ(*names, (std::vector<std::string>{"fib", "ns::merge_sort", "sum<int, 2>", "visit"}));
 }
 
 TEST_F(RemoteListTest, AnEmptyListIsAValidAnswer) {
@@ -112,6 +112,13 @@ TEST_F(RemoteListTest, OutputThatIsNotANameListIsRefused) {
   EXPECT_EQ(big.status().code(), absl::StatusCode::kResourceExhausted);
   auto longline = list_remote_functions(script("long", "head -c 5000 /dev/zero | tr '\\0' x"));
   EXPECT_EQ(longline.status().code(), absl::StatusCode::kInvalidArgument);
+  // A program without the SDK runs main and prints whatever it prints.
+  for (const char* out :
+       {"fib(27) = 196418 in 1243.9 ms", "goroutines 1", "-- stats --", "a<b", "x>y"}) {
+    auto prose =
+        list_remote_functions(script("prose", std::string("echo fib; echo '") + out + "'"));
+    EXPECT_EQ(prose.status().code(), absl::StatusCode::kInvalidArgument) << out;
+  }
 }
 
 }  // namespace
