@@ -5,16 +5,18 @@
 // Two implementations:
 //   - LocalTransport (local_transport.hpp): the binary runs outside a cluster;
 //     each task is a goroutine on this process's scheduler.
-//   - the cluster transport (next step, node/worker/): batches TaskSpecs onto
-//     the worker's stream to its node agent, which forwards them to the
-//     coordinator for placement; completions and WaitGroup counts come back
-//     on the same stream and are handed to the sink.
+//   - ClusterTransport (node/worker/cluster_transport.hpp): batches TaskSpecs
+//     onto the worker's socket to its node agent, which forwards them to the
+//     coordinator for placement; completions come back on the same socket and
+//     are handed to the sink.
 //
 // Contract for implementations:
-//   - submit() is called from goroutines (the spawning one, or the one that
-//     delivered a completion that triggered a retry) and from timer callbacks
-//     never. It may park the calling goroutine to apply backpressure, but must
-//     not hold it for the duration of the task.
+//   - submit() is called from goroutines (the spawning one, or a local one
+//     whose completion triggered a retry), from the thread that delivers
+//     completions (retries: attempt > 1), and from timer callbacks never. It
+//     may park the calling goroutine of a first attempt to apply
+//     backpressure, but must not hold it for the duration of the task, and
+//     must never block a retry.
 //   - Each submitted attempt yields at most one completion per delivery path,
 //     tagged with the spec's (task_id, attempt); duplicates are allowed (the
 //     sink drops them), silence is not: a task lost with its worker or node

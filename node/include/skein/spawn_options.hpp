@@ -19,9 +19,12 @@
 // recorded in the task (and visible in its TaskSpec) but not enforced.
 //
 // Retries (R1): a system failure (worker or node lost) re-runs the task up to
-// max_retries more times; an exception thrown by the task is retried only when
-// retry_exceptions is set. Every attempt carries the same task id, and the
-// owner counts the task exactly once.
+// max_retries more times (a negative max_retries: no limit); an exception
+// thrown by the task is retried only when retry_exceptions is set. Every
+// attempt carries the same task id, and the owner counts the task exactly
+// once. Poison tasks (R4): a task whose worker died under it three times
+// fails with TaskError::kPoisoned instead of a fourth run, whatever budget is
+// left, so one crashing task cannot take down worker after worker.
 //
 // deadline: measured from the spawn, over all attempts; when it passes the
 // future (or the DistWaitGroup) fails with TaskError::kDeadlineExceeded even if
@@ -69,8 +72,8 @@ struct Resources {
 struct SpawnOptions {
   Placement placement{};
   Resources resources{};
-  int max_retries = 3;                              // extra attempts after a failed one (0: none)
-  bool retry_exceptions = false;                    // also retry when the task throws
+  int max_retries = 3;            // extra attempts after a failed one (0: none, < 0: no limit)
+  bool retry_exceptions = false;  // also retry when the task throws
   std::chrono::steady_clock::duration deadline{0};  // zero: none
 };
 

@@ -242,5 +242,94 @@ TEST(OwnerTableTest, ConcurrentDuplicateCompletionsCountEachTaskOnce) {
   EXPECT_EQ(c.stale + c.duplicates, static_cast<std::uint64_t>(2 * kThreads * kTasks - kTasks));
 }
 
+TEST(OwnerTableTest, ThirdWorkerDeathPoisonsTheTaskEvenWithBudgetLeft) {
+  RecordingTransport transport;
+  OwnerTable table(transport);
+  TaskSpec spec = make_spec(table, SpawnOptions{.max_retries = 10});
+  const std::uint64_t id = spec.task_id;
+  auto state = std::make_shared<FutureState>(id, "f");
+  table.launch(std::move(spec), state, nullptr);
+  table.complete(lost(id, 1));
+  table.complete(lost(id, 1));  // stale: not a second death
+  table.complete(lost(id, 2));
+  EXPECT_FALSE(state->ready());
+  TaskCompletion third = lost(id, 3);
+  third.outcome.message = "worker pid 812 on node n2 killed by signal 11 (Segmentation fault)";
+  table.complete(std::move(third));
+  ASSERT_TRUE(state->ready());
+  EXPECT_EQ(transport.submitted().size(), 3u);  // no fourth run
+  try {
+    Future<int>(state).get();
+    ADD_FAILURE() << "get() did not throw";
+  } catch (const RemoteError& e) {
+    EXPECT_EQ(e.kind(), TaskError::kPoisoned);
+    EXPECT_EQ(e.attempt(), 3u);
+    const std::string what = e.what();
+    EXPECT_NE(what.find("task " + std::to_string(id) + " (f)"), std::string::npos) << what;
+    EXPECT_NE(what.find("3 worker deaths"), std::string::npos) << what;
+    EXPECT_NE(what.find("signal 11 (Segmentation fault)"), std::string::npos) << what;
+  }
+  EXPECT_EQ(table.counters().poisoned, 1u);
+}
+
+TEST(OwnerTableTest, NodeLossesAreNotWorkerDeaths) {
+  RecordingTransport transport;
+  OwnerTable table(transport);
+  TaskSpec spec = make_spec(table, SpawnOptions{.max_retries = 10});
+  const std::uint64_t id = spec.task_id;
+  auto state = std::make_shared<FutureState>(id, "f");
+  table.launch(std::move(spec), state, nullptr);
+  table.complete(lost(id, 1));
+  table.complete(lost(id, 2, TaskError::kNodeLost));
+  table.complete(lost(id, 3, TaskError::kNodeLost));
+  table.complete(lost(id, 4));  // the second death
+  table.complete(lost(id, 5, TaskError::kNodeLost));
+  EXPECT_FALSE(state->ready());
+  ASSERT_EQ(transport.submitted().size(), 6u);
+  table.complete(ok(id, 6, 9));
+  EXPECT_EQ(Future<int>(state).get(), 9);
+}
+
+TEST(OwnerTableTest, NegativeMaxRetriesMeansNoLimitForNodeLosses) {
+  RecordingTransport transport;
+  OwnerTable table(transport);
+  TaskSpec spec = make_spec(table, SpawnOptions{.max_retries = -1});
+  const std::uint64_t id = spec.task_id;
+  auto state = std::make_shared<FutureState>(id, "f");
+  table.launch(std::move(spec), state, nullptr);
+  for (std::uint32_t a = 1; a <= 20; ++a) {
+    table.complete(lost(id, a, TaskError::kNodeLost));
+  }
+  EXPECT_FALSE(state->ready());
+  ASSERT_EQ(transport.submitted().size(), 21u);
+  EXPECT_EQ(transport.submitted().back().args, transport.submitted().front().args);
+  table.complete(ok(id, 21, 4));
+  EXPECT_EQ(Future<int>(state).get(), 4);
+}
+
+TEST(OwnerTableTest, CloseFailsPendingTasksStopsRetriesAndRefusesLaunches) {
+  RecordingTransport transport;
+  OwnerTable table(transport);
+  DistWaitGroup wg;
+  TaskSpec a = make_spec(table);
+  const std::uint64_t a_id = a.task_id;
+  table.launch(std::move(a), nullptr, wg.state());
+  table.close(TaskError::kNodeLost, "lost the connection to node agent of n1");
+  EXPECT_EQ(wg.count(), 0);
+  table.complete(lost(a_id, 1));  // after the close: a duplicate, no retry
+  EXPECT_EQ(transport.submitted().size(), 1u);
+  TaskSpec b = make_spec(table);
+  auto state = std::make_shared<FutureState>(b.task_id, "f");
+  table.launch(std::move(b), state, nullptr);
+  ASSERT_TRUE(state->ready());  // settled at once, never submitted
+  EXPECT_EQ(transport.submitted().size(), 1u);
+  EXPECT_EQ(state->outcome().error, TaskError::kNodeLost);
+  EXPECT_EQ(state->outcome().message, "lost the connection to node agent of n1");
+  EXPECT_THROW(wg.wait(), RemoteError);
+  table.close(TaskError::kCanceled, "second close is ignored");
+  EXPECT_EQ(table.counters().launched, 2u);
+  EXPECT_EQ(table.counters().failed, 2u);
+}
+
 }  // namespace
 }  // namespace skein::detail
