@@ -272,10 +272,12 @@ void NodeAgent::stop() {
   for (auto& t : starters) {
     t.thread.join();
   }
-  supervisor_.reset();
+  // The socket first: its handlers (peer check, a task worker's hang-up)
+  // call into the supervisor, which must outlive them.
   if (server_) {
     server_->stop();
   }
+  supervisor_.reset();
 }
 
 bool NodeAgent::ready(const std::string& /*job_id*/) { return client_->logs_ready(); }
