@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -127,6 +128,19 @@ TEST(OutOfTreeJob, InstalledSdkBuildsAJobThatRunsLocallyAndOnACluster) {
   EXPECT_NE(local.out.find("placement: task ran in the driver process\n"), std::string::npos)
       << local.out;
 
+  // A job that includes only <skein/sched.hpp> still has the cluster run hook:
+  // given a cluster environment with no agent behind it, the hook says so.
+  // Without the anchor link option the hook's object file is not linked and
+  // the program runs silently as a local one.
+  CliResult sched_only =
+      run_command({"/usr/bin/env", "SKEIN_AGENT_SOCKET=" + tmp + "/no-agent.sock", "SKEIN_JOB_ID=1",
+                   build + "/sched_only"},
+                  kRunTimeout);
+  EXPECT_EQ(sched_only.exit_code, 0) << describe(sched_only);
+  EXPECT_EQ(sched_only.out, "sched-only job got 42\n") << describe(sched_only);
+  EXPECT_NE(sched_only.err.find("cannot reach the node agent"), std::string::npos)
+      << describe(sched_only);
+
   // 4. Submit it to a real one-node cluster with the CLI and wait for it.
   Cluster::Options options;
   options.nodes = 1;
@@ -167,6 +181,16 @@ TEST(OutOfTreeJob, InstalledSdkBuildsAJobThatRunsLocallyAndOnACluster) {
   // not in the driver (the final behaviour of issue #5's dispatch; a job
   // whose spawns fall back to in-process goroutines fails here).
   EXPECT_NE(sub.out.find("placement: task ran in another process\n"), std::string::npos) << sub.out;
+
+  // Where the wall time goes (ccache makes a warm build a few seconds).
+  std::fprintf(
+      stderr,
+      "install %lld ms, configure %lld ms, build %lld ms, local run %lld ms, "
+      "submit --wait %lld ms\n",
+      static_cast<long long>(install.elapsed.count()), static_cast<long long>(conf.elapsed.count()),
+      static_cast<long long>(built.elapsed.count()), static_cast<long long>(local.elapsed.count()),
+      static_cast<long long>(sub.elapsed.count()));
+  std::fprintf(stderr, "cluster output:\n%s", sub.out.c_str());
 
   if (!::testing::Test::HasFailure()) {
     fs::remove_all(tmp);
