@@ -267,6 +267,10 @@ void NodeAgent::stop() {
     client_->flush(kExitReportSlack);
   }
   if (client_) {
+    logger("node")->info(
+        "task relay: {} task/result messages written, {} batches merged into queued ones, {} "
+        "results dropped (owner gone)",
+        client_->task_messages_written(), client_->task_batches_merged(), dropped_results_.load());
     client_->stop();
   }
   for (auto& t : starters) {

@@ -28,6 +28,8 @@ constexpr int kListenBacklog = 64;
 constexpr std::size_t kMaxPreHelloBytes = 4096;
 // The written prefix of an outbound buffer is compacted past this size.
 constexpr std::size_t kCompactBytes = 256 * 1024;
+// An idle connection keeps at most this much outbound buffer capacity.
+constexpr std::size_t kKeepCapacityBytes = 1 << 20;
 
 void append_frame_header(std::string& out, std::size_t n) {
   const char header[kFrameHeaderBytes] = {
@@ -188,6 +190,9 @@ bool WorkerServer::flush_locked(Outbound& o) {
     return false;
   }
   if (o.pending() == 0) {
+    if (o.buf.capacity() > kKeepCapacityBytes) {
+      std::string().swap(o.buf);  // a burst is over: give its memory back
+    }
     o.buf.clear();
     o.off = 0;
   } else if (o.off > kCompactBytes) {
