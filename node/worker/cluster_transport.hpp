@@ -97,6 +97,9 @@ class ClusterTransport final : public detail::TaskTransport {
 
   Counters counters() const;
   std::uint32_t window() const { return options_.window; }
+  // Waits until every queued task was written (or dropped); a thread, not a
+  // goroutine. For an orderly teardown (tests); a worker never tears down.
+  void wait_idle() { queue_.wait_idle(); }
 
  private:
   void drain(std::vector<skein::v1::Task>& tasks);

@@ -94,6 +94,13 @@ class CombiningQueue {
     cv_.notify_one();
   }
 
+  // Waits until nothing is queued and no writer is active (shutdown, tests).
+  // A thread; not a goroutine (it blocks the thread).
+  void wait_idle() {
+    std::unique_lock<std::mutex> lock(mu_);
+    idle_cv_.wait(lock, [this] { return !writing_ && queue_.empty(); });
+  }
+
   Counters counters() const {
     std::lock_guard<std::mutex> lock(mu_);
     return counters_;
@@ -125,17 +132,19 @@ class CombiningQueue {
       lock.lock();
     }
     writing_ = false;
+    idle_cv_.notify_all();  // no waiter, no cost but a load
   }
 
   const Drain drain_;
   mutable std::mutex mu_;
-  std::vector<Item> queue_;  // guarded by mu_
-  bool writing_ = false;     // guarded by mu_
-  bool kicked_ = false;      // guarded by mu_: the background writer must drain
-  bool stop_ = false;        // guarded by mu_
-  Counters counters_;        // guarded by mu_
-  std::condition_variable cv_;
-  std::thread thread_;  // the background writer; started under mu_
+  std::vector<Item> queue_;          // guarded by mu_
+  bool writing_ = false;             // guarded by mu_
+  bool kicked_ = false;              // guarded by mu_: the background writer must drain
+  bool stop_ = false;                // guarded by mu_
+  Counters counters_;                // guarded by mu_
+  std::condition_variable cv_;       // kicks the background writer
+  std::condition_variable idle_cv_;  // wait_idle()
+  std::thread thread_;               // the background writer; started under mu_
 };
 
 }  // namespace skein::node

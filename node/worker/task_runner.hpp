@@ -46,6 +46,9 @@ class TaskRunner {
   void on_tasks(skein::v1::TaskBatch& batch);
 
   Counters counters() const;
+  // Waits until every queued result was written (or dropped); a thread, not a
+  // goroutine. For an orderly teardown (tests); a worker never tears down.
+  void wait_idle() { queue_.wait_idle(); }
 
  private:
   // One finished task, addressed to its owner.

@@ -261,14 +261,14 @@ TEST(ClusterTransport, AFullWindowParksSpawnersUntilResultsArrive) {
   in_runtime(2, [&] {
     Worker w(agent, ClusterTransportOptions{.window = 8});
     ASSERT_TRUE(w.connected().ok());
-    constexpr int kSpawners = 20;
-    std::atomic<int> launched{0};
+    constexpr std::size_t kSpawners = 20;
+    std::atomic<std::size_t> launched{0};
     WaitGroup spawned;
     std::vector<Future<int>> futures(kSpawners, Future<int>());
     spawned.add(kSpawners);
-    for (int i = 0; i < kSpawners; ++i) {
+    for (std::size_t i = 0; i < kSpawners; ++i) {
       go([&, i] {
-        futures[i] = w.launch("add", encode(std::make_tuple(i, 0)));
+        futures[i] = w.launch("add", encode(std::make_tuple(static_cast<int>(i), 0)));
         launched.fetch_add(1);
         spawned.done();
       });
@@ -276,7 +276,7 @@ TEST(ClusterTransport, AFullWindowParksSpawnersUntilResultsArrive) {
     std::vector<skein::v1::Task> first = take_tasks(agent, 8);
     ASSERT_EQ(first.size(), 8u);
     EXPECT_EQ(take_tasks(agent, 1, 200ms).size(), 0u) << "more than the window in flight";
-    EXPECT_EQ(launched.load(), 8);  // the other 12 spawners are parked
+    EXPECT_EQ(launched.load(), 8u);  // the other 12 spawners are parked
     EXPECT_GT(w.transport().counters().window_waits, 0u);
 
     std::vector<skein::v1::TaskResult> done;
@@ -288,19 +288,24 @@ TEST(ClusterTransport, AFullWindowParksSpawnersUntilResultsArrive) {
     ASSERT_EQ(second.size(), 5u);
     EXPECT_EQ(take_tasks(agent, 1, 100ms).size(), 0u);
 
+    // Each result lets one parked spawner through, until all 20 went out.
     std::vector<skein::v1::Task> rest(first.begin() + 5, first.end());
     rest.insert(rest.end(), second.begin(), second.end());
-    for (int round = 0; round < 4 && !rest.empty(); ++round) {
+    std::size_t sent = first.size() + second.size();
+    while (!rest.empty()) {
       std::vector<skein::v1::TaskResult> results;
       for (const auto& t : rest) {
         results.push_back(success(t));
       }
       ASSERT_TRUE(reply(agent, results));
-      rest = take_tasks(agent, kSpawners - launched.load(), 1s);
+      const std::size_t expect = std::min(rest.size(), kSpawners - sent);
+      rest = take_tasks(agent, expect, 20s);
+      ASSERT_EQ(rest.size(), expect) << "parked spawners did not resume";
+      sent += rest.size();
     }
     spawned.wait();
-    for (int i = 0; i < kSpawners; ++i) {
-      EXPECT_EQ(futures[i].get(), i);
+    for (std::size_t i = 0; i < kSpawners; ++i) {
+      EXPECT_EQ(futures[i].get(), static_cast<int>(i));
     }
   });
 }

@@ -11,6 +11,7 @@
 
 #include "fake_agent.hpp"
 #include "remote/owner_table.hpp"
+#include "skein/blocking.hpp"
 #include "skein/dist_waitgroup.hpp"
 #include "skein/future.hpp"
 #include "skein/runtime.hpp"
@@ -59,7 +60,18 @@ class Worker {
           [this](const absl::Status& s) { transport_->on_link_lost(std::string(s.message())); });
     }
   }
-  ~Worker() { link_->stop(); }
+  // Nothing may run in the parts when they go: the reader stops first, then
+  // the writers finish, then the parts go in reverse order of use.
+  ~Worker() {
+    link_->stop();
+    blocking([this] {
+      runner_->wait_idle();
+      transport_->wait_idle();
+    });
+    runner_.reset();
+    table_.reset();
+    transport_.reset();
+  }
 
   const absl::Status& connected() const { return connected_; }
   detail::OwnerTable& table() { return *table_; }
