@@ -493,7 +493,8 @@ void NodeAgent::log_system(std::uint64_t job_id, const std::string& line) {
       log = std::make_unique<JobLog>(std::filesystem::path(jobs_dir_) / key,
                                      config_.job_log_max_bytes);
     }
-    [[maybe_unused]] absl::Status s = log->append(line);
+    // The local file mixes the job's own output: mark what Skein wrote.
+    [[maybe_unused]] absl::Status s = log->append(absl::StrCat("[skein] ", line));
   }
   skein::v1::LogChunk chunk;
   chunk.set_job_id(job_id);

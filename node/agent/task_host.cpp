@@ -303,7 +303,7 @@ void TaskHost::launch_one(std::uint64_t slot) {
     }
     logger("node")->warn("{}", why);
     if (deps_.log) {
-      deps_.log(job_id, absl::StrCat("[skein] ", why, "\n"));
+      deps_.log(job_id, absl::StrCat(why, "\n"));
     }
     send_up(std::move(lost));
     return;
@@ -414,7 +414,7 @@ bool TaskHost::exited(std::uint64_t job_id, pid_t pid, const std::string& descri
     n = ledger_.size(slot);
     lost = lose_slot_locked(slot, why, node_id);
   }
-  const std::string line = absl::StrCat("[skein] task worker pid ", pid, " on node ", node_id, " ",
+  const std::string line = absl::StrCat("task worker pid ", pid, " on node ", node_id, " ",
                                         description, "; ", n, " task(s) in flight lost\n");
   logger("node")->info("job {}: {}", job_id, line.substr(0, line.size() - 1));
   if (deps_.log) {

@@ -62,7 +62,7 @@ struct TaskHostDeps {
   std::function<void(skein::v1::ResultBatch)> to_coordinator;
   // Ends one worker process (SIGTERM, then SIGKILL); its exit comes later.
   std::function<void(pid_t)> stop_worker;
-  // A system line for the job's log.
+  // A system line for the job's log (no prefix; ends with a newline).
   std::function<void(std::uint64_t job_id, const std::string& line)> log;
   std::function<std::string()> node_id;
 };
