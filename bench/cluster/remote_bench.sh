@@ -143,6 +143,9 @@ verdict() {  # verdict VALUE OP LIMIT
 source_dir=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build/CMakeCache.txt" 2>/dev/null || true)
 source_dir=${source_dir:-$(cd "$here/../.." && pwd)}
 commit=$(git -C "$source_dir" log -1 --format='%h %cI' 2>/dev/null || echo unknown)
+if [ -n "$(git -C "$source_dir" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+  commit="$commit + uncommitted changes"
+fi
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "remote_bench: $build (source $source_dir at $commit), MODE=$MODE TASKS=$TASKS ROUNDS=$ROUNDS CALLS=$CALLS"
 echo "remote_bench: load average $load_before"
