@@ -10,6 +10,7 @@
 // frame; then the median and p99 of 5,000 sequential spawn+get round trips.
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -44,12 +45,13 @@ struct Run {
   double tasks_per_frame = 0;
 };
 
-Run throughput(std::uint32_t window, int spawners, int tasks) {
+Run throughput(std::uint32_t window, int spawners, int tasks, std::size_t inline_below = 64) {
   FakeAgent agent;
   agent.set_auto_reply(true);
   Run run;
   in_runtime(2, [&] {
-    Worker w(agent, skein::node::ClusterTransportOptions{.window = window});
+    Worker w(agent,
+             skein::node::ClusterTransportOptions{.window = window, .inline_below = inline_below});
     if (!w.connected().ok()) {
       std::fprintf(stderr, "connect failed\n");
       std::exit(1);
@@ -120,6 +122,19 @@ int main(int argc, char** argv) {
           window, spawners, tasks, med.tasks_per_s, r.front().tasks_per_s, r.back().tasks_per_s,
           med.tasks_per_frame);
     }
+  }
+  // For comparison: flat combining alone (every spawn writes if nobody does).
+  for (int spawners : {1, 8}) {
+    std::vector<Run> r;
+    for (int i = 0; i < runs; ++i) {
+      r.push_back(throughput(16384, spawners, tasks, SIZE_MAX));
+    }
+    std::sort(r.begin(), r.end(),
+              [](const Run& a, const Run& b) { return a.tasks_per_s < b.tasks_per_s; });
+    std::printf(
+        "flat combining only, window 16384, %d spawner(s): median %9.0f tasks/s, %.1f "
+        "tasks/frame\n",
+        spawners, r[r.size() / 2].tasks_per_s, r[r.size() / 2].tasks_per_frame);
   }
   latency(5000);
   return 0;

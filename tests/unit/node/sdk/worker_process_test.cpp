@@ -235,5 +235,23 @@ TEST(DriverProcess, ALostAgentFailsTheSpawnWithNodeLostInsteadOfHanging) {
   EXPECT_NE(out.find("lost the connection to node agent of n-test"), std::string::npos) << out;
 }
 
+TEST(DriverProcess, TerminateCancelsWhatMainWaitsFor) {
+  FakeAgent agent;
+  Child c;
+  start(c, agent, /*task_role=*/false, {"spawn", "1", "2"});
+  ASSERT_TRUE(agent.hello(10s).has_value());
+  auto m = agent.next(10s);
+  ASSERT_TRUE(m.has_value());
+  ASSERT_TRUE(m->has_tasks());
+  ASSERT_TRUE(agent.send(terminate("job 5 was cancelled by the user")));
+  auto status = c.wait_exit(10s);
+  ASSERT_TRUE(status.has_value()) << "the driver kept waiting after Terminate";
+  EXPECT_TRUE(WIFEXITED(*status));
+  EXPECT_EQ(WEXITSTATUS(*status), 3);
+  const std::string out = c.output();
+  EXPECT_NE(out.find("ERROR canceled"), std::string::npos) << out;
+  EXPECT_NE(out.find("job 5 was cancelled by the user"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace skein::node
