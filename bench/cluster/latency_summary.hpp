@@ -1,4 +1,4 @@
-// LatencySummary: median / p99 / min of a sample of round-trip times, the one
+// LatencySummary: median / p99 / min / mean of a sample of round-trip times, the one
 // way every latency figure of the distributed-execution benchmark is reduced
 // (bench/grpc/echo_client.cpp, bench/cluster/remote_tasks.cpp), so both sides
 // of a ratio are computed alike. Percentiles are nearest-rank, as in
@@ -18,6 +18,7 @@ struct LatencySummary {
   double median_us = 0;
   double p99_us = 0;
   double min_us = 0;
+  double mean_us = 0;  // calls per second = 1e6 / mean_us, for per-call CPU accounting
 };
 
 // Nearest-rank percentile p (0 < p <= 1) of sorted nanoseconds, in microseconds.
@@ -39,6 +40,11 @@ inline LatencySummary summarize(std::vector<std::int64_t>& samples_ns) {
   s.median_us = percentile_us(samples_ns, 0.5);
   s.p99_us = percentile_us(samples_ns, 0.99);
   s.min_us = static_cast<double>(samples_ns.front()) / 1e3;
+  double total_ns = 0;
+  for (std::int64_t ns : samples_ns) {
+    total_ns += static_cast<double>(ns);
+  }
+  s.mean_us = total_ns / static_cast<double>(samples_ns.size()) / 1e3;
   return s;
 }
 

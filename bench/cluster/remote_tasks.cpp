@@ -182,8 +182,8 @@ bool run_latency(const Flags& f, const skein::SpawnOptions& options) {
     }
   }
   const skein::bench::LatencySummary s = skein::bench::summarize(samples_ns);
-  std::printf("skein latency calls=%zu median_us=%.2f p99_us=%.2f min_us=%.2f\n", s.count,
-              s.median_us, s.p99_us, s.min_us);
+  std::printf("skein latency calls=%zu median_us=%.2f p99_us=%.2f min_us=%.2f mean_us=%.2f\n",
+              s.count, s.median_us, s.p99_us, s.min_us, s.mean_us);
   std::fflush(stdout);
   return true;
 }

@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
     samples_ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
   }
   const skein::bench::LatencySummary s = skein::bench::summarize(samples_ns);
-  std::printf("grpc latency calls=%zu median_us=%.2f p99_us=%.2f min_us=%.2f\n", s.count,
-              s.median_us, s.p99_us, s.min_us);
+  std::printf("grpc latency calls=%zu median_us=%.2f p99_us=%.2f min_us=%.2f mean_us=%.2f\n",
+              s.count, s.median_us, s.p99_us, s.min_us, s.mean_us);
   return 0;
 }
