@@ -4,7 +4,8 @@
 # machine, over loopback only. One run measures, one after the other:
 #
 #   gRPC    bench/grpc/echo_server + echo_client: CALLS sequential unary calls
-#           (median, p99): the bare round trip the latency target is relative to.
+#           (median, p99): the bare round trip the latency target is relative to;
+#           and, for reference, CALLS ping-pongs on one bidirectional stream.
 #   Skein   `skein up --nodes 2`, then bench/cluster/remote_tasks submitted
 #           with `skein submit --wait`, its driver pinned to the first node and
 #           every task pinned to the second (--target), so each task crosses
@@ -241,6 +242,7 @@ sk_lat=$(field "$skein_out" "skein latency " median_us)
 sk_p99=$(field "$skein_out" "skein latency " p99_us)
 g_lat=$(field "$grpc_out" "grpc latency " median_us)
 g_p99=$(field "$grpc_out" "grpc latency " p99_us)
+gs_lat=$(field "$grpc_out" "grpc stream_latency " median_us)
 e_lat=$(field "$erlang_out" "erlang latency " median_us)
 e_p99=$(field "$erlang_out" "erlang latency " p99_us)
 # Erlang's best spawn style is the bar.
@@ -279,6 +281,7 @@ for kind in request request_par spawn4_par; do
 done
 echo "| latency: sequential spawn + get, median ($CALLS calls) | ${sk_lat:-?} us | gRPC unary ${g_lat:-?} us | $lat_ratio | <= 2 | $v_lat |"
 echo "| latency p99 | ${sk_p99:-?} us | gRPC unary ${g_p99:-?} us | $(ratio "$sk_p99" "$g_p99") | - | - |"
+echo "| latency vs one gRPC bidi-stream ping-pong, median (reference: the round trip crosses 2 streams twice) | ${sk_lat:-?} us | gRPC stream ${gs_lat:-?} us | $(ratio "$sk_lat" "$gs_lat") | - | - |"
 echo "| latency vs Erlang remote spawn + reply, median | ${sk_lat:-?} us | Erlang ${e_lat:-?} us (p99 ${e_p99:-?}) | $(ratio "$sk_lat" "$e_lat") | - | - |"
 if [ -n "$mem_before" ]; then
   per_task=$(awk -v a="$mem_before" -v b="$mem_peak" -v n="$INFLIGHT_TASKS" \

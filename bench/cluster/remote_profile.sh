@@ -117,7 +117,8 @@ for _ in $(seq 100); do
 done
 port=$(awk '$1 == "port" { print $2 }' "$work/server.out")
 # A gRPC round trip is several times shorter: 5x the calls to outlast the window.
-"$build/bench/grpc/echo_client" --target "127.0.0.1:$port" --calls $((CALLS * 5)) >"$work/client.out" &
+"$build/bench/grpc/echo_client" --target "127.0.0.1:$port" --calls $((CALLS * 5)) \
+  --mode unary >"$work/client.out" &
 client=$!
 pids_started+=("$client")
 sleep 1

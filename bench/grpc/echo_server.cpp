@@ -2,6 +2,7 @@
 // latency target). One Echo service on gRPC's callback API, listening on
 // 127.0.0.1 with an ephemeral port; it answers each call inline in the
 // reaction (nothing to wait for), which is the cheapest a unary call can be.
+// Stream echoes every message of a bidirectional stream the same way.
 //
 // Prints "port N" on stdout once it serves, then runs until SIGTERM or SIGINT.
 // Insecure credentials on loopback: this is a benchmark baseline, and the
@@ -16,6 +17,33 @@
 
 namespace {
 
+// One Stream call: read a message, write it back, read the next. One read or
+// one write in flight at a time, so msg_ is never touched by both.
+class StreamEcho final
+    : public grpc::ServerBidiReactor<skein::bench::EchoMessage, skein::bench::EchoMessage> {
+ public:
+  StreamEcho() { StartRead(&msg_); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status::OK);  // the client closed its side
+      return;
+    }
+    StartWrite(&msg_);
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
+      return;
+    }
+    StartRead(&msg_);
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  skein::bench::EchoMessage msg_;
+};
+
 class EchoService final : public skein::bench::Echo::CallbackService {
   grpc::ServerUnaryReactor* Echo(grpc::CallbackServerContext* context,
                                  const skein::bench::EchoMessage* request,
@@ -24,6 +52,11 @@ class EchoService final : public skein::bench::Echo::CallbackService {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
     return reactor;
+  }
+
+  grpc::ServerBidiReactor<skein::bench::EchoMessage, skein::bench::EchoMessage>* Stream(
+      grpc::CallbackServerContext* /*context*/) override {
+    return new StreamEcho();
   }
 };
 
