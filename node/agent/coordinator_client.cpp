@@ -286,6 +286,10 @@ absl::Status CoordinatorClient::run_stream() {
     cv_.notify_all();
   });
 
+  // Written is not read: what the transport still buffered when the stream
+  // broke is lost with it. The last few task messages are kept and sent
+  // again on the next stream (duplicates are harmless, losses are not).
+  RecentWrites recent;
   bool write_ok = stream->Write(hello);
   std::uint64_t seq = 0;
   auto next_heartbeat = Clock::now();
@@ -322,6 +326,7 @@ absl::Status CoordinatorClient::run_stream() {
       write_ok = stream->Write(q.msg);
       if (write_ok) {
         task_writes_.fetch_add(1, std::memory_order_relaxed);
+        recent.remember(std::move(q), Clock::now());
       } else {
         // Re-sent on the next stream: the coordinator may have it already,
         // and a duplicate is harmless where a loss is not.
@@ -361,9 +366,43 @@ absl::Status CoordinatorClient::run_stream() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     active_ = nullptr;
+    if (!stop_) {
+      // Oldest first, ahead of what was never written.
+      auto again = recent.take(Clock::now());
+      task_resends_.fetch_add(again.size(), std::memory_order_relaxed);
+      for (auto it = again.rbegin(); it != again.rend(); ++it) {
+        task_bytes_ += it->bytes;
+        task_out_.push_front(std::move(*it));
+      }
+    }
   }
   connected_.store(false);
   return from_grpc(stream->Finish());
+}
+
+void CoordinatorClient::RecentWrites::remember(QueuedTask q, Clock::time_point now) {
+  bytes_ += q.bytes;
+  items_.emplace_back(now, std::move(q));
+  trim(now);
+}
+
+void CoordinatorClient::RecentWrites::trim(Clock::time_point now) {
+  while (!items_.empty() && (bytes_ > kResendBytes || now - items_.front().first > kResendWindow)) {
+    bytes_ -= items_.front().second.bytes;
+    items_.pop_front();
+  }
+}
+
+std::vector<CoordinatorClient::QueuedTask> CoordinatorClient::RecentWrites::take(
+    Clock::time_point now) {
+  trim(now);
+  std::vector<QueuedTask> out;
+  for (auto& [when, q] : items_) {
+    out.push_back(std::move(q));
+  }
+  items_.clear();
+  bytes_ = 0;
+  return out;
 }
 
 void CoordinatorClient::session_loop() {

@@ -24,10 +24,11 @@
 // same kind, job and owner (at most kMaxBatchEntries entries and about
 // kMaxBatchBytes per message), so a busy stream carries fewer, fuller
 // messages. A task message whose Write failed goes back to the front of the
-// queue and is re-sent on the next stream (duplicates are harmless, losses are
-// not). The queue is bounded in bytes (max_queued_task_bytes): tasks_ready()
-// turns false at the bound, and the worker socket stops reading workers.
-// Incoming TaskBatch / ResultBatch go to the tasks / results handlers.
+// queue and is re-sent on the next stream; so are those written in the last
+// kResendWindow (up to kResendBytes), since a successful Write only means the
+// transport took it (duplicates are harmless, losses are not). The queue is bounded in bytes
+// (max_queued_task_bytes): tasks_ready() turns false at the bound, and the worker socket stops
+// reading workers. Incoming TaskBatch / ResultBatch go to the tasks / results handlers.
 //
 // Outbox. JobEvents and LogChunks share one FIFO, so a job's output always
 // precedes its exit event (the coordinator ends followed log streams at the
@@ -47,6 +48,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -121,8 +123,15 @@ class CoordinatorClient {
   std::uint64_t task_messages_written() const { return task_writes_.load(); }
   std::uint64_t task_batches_merged() const { return task_merges_.load(); }
 
+  std::uint64_t task_messages_resent() const { return task_resends_.load(); }
+
   static constexpr int kMaxBatchEntries = 1024;
   static constexpr std::size_t kMaxBatchBytes = std::size_t{1} << 20;
+  // Written task messages kept for a resend after a broken stream: a
+  // stream's flow-control window is at most a few MiB, and a live
+  // coordinator reads what it was sent within far less than a second.
+  static constexpr std::size_t kResendBytes = std::size_t{4} << 20;
+  static constexpr std::chrono::milliseconds kResendWindow{2000};
 
   // Streams a stored binary (FetchBinary) into sink, checking chunk offsets.
   absl::Status fetch_binary(const std::string& sha256, std::uint64_t size,
@@ -151,6 +160,20 @@ class CoordinatorClient {
     std::size_t entries = 0;
     std::size_t bytes = 0;
   };
+  using Clock = std::chrono::steady_clock;
+  // Task messages written on the current stream in the last kResendWindow,
+  // at most kResendBytes (oldest dropped first): what a broken stream may
+  // have lost in its buffers. Session thread only.
+  class RecentWrites {
+   public:
+    void remember(QueuedTask q, Clock::time_point now);
+    std::vector<QueuedTask> take(Clock::time_point now);
+
+   private:
+    void trim(Clock::time_point now);
+    std::deque<std::pair<Clock::time_point, QueuedTask>> items_;
+    std::size_t bytes_ = 0;
+  };
 
   CoordinatorClientOptions options_;
   CoordinatorHandlers handlers_;
@@ -173,6 +196,7 @@ class CoordinatorClient {
   bool writer_idle_ = false;                    // the writer waits on cv_
   std::atomic<std::uint64_t> task_writes_{0};
   std::atomic<std::uint64_t> task_merges_{0};
+  std::atomic<std::uint64_t> task_resends_{0};
 };
 
 }  // namespace skein::node

@@ -269,8 +269,9 @@ void NodeAgent::stop() {
   if (client_) {
     logger("node")->info(
         "task relay: {} task/result messages written, {} batches merged into queued ones, {} "
-        "results dropped (owner gone)",
-        client_->task_messages_written(), client_->task_batches_merged(), dropped_results_.load());
+        "re-sent after a broken stream, {} results dropped (owner gone)",
+        client_->task_messages_written(), client_->task_batches_merged(),
+        client_->task_messages_resent(), dropped_results_.load());
     client_->stop();
   }
   for (auto& t : starters) {

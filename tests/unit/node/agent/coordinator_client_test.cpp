@@ -223,5 +223,28 @@ TEST_F(CoordinatorClientTest, TasksQueuedWhileTheCoordinatorIsDownArriveAfterItC
   EXPECT_TRUE(eventually([&] { return client_->tasks_ready(); }));
 }
 
+TEST_F(CoordinatorClientTest, WhatWasWrittenJustBeforeTheStreamBrokeIsSentAgain) {
+  start_client();
+  for (int i = 1; i <= 10; ++i) {
+    client_->send_tasks(one_task(static_cast<std::uint64_t>(i), 1));
+  }
+  ASSERT_TRUE(eventually([&] { return gateway_->tasks_received() == 10; }));
+  // Written is not read: the client cannot know this coordinator took them,
+  // so the next stream gets them again (the coordinator and owners drop
+  // duplicates; a loss would hang a Future).
+  const int port = port_;
+  stop_server();
+  start_server(port);
+  ASSERT_TRUE(eventually([&] { return gateway_->tasks_received() == 10; }, 20s));
+  EXPECT_GE(client_->task_messages_resent(), 1u);
+  std::lock_guard<std::mutex> lock(gateway_->mu);
+  std::uint64_t want = 1;
+  for (const auto& m : gateway_->got) {
+    for (const auto& t : m.tasks().tasks()) {
+      EXPECT_EQ(t.task_id(), want++);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace skein::node
