@@ -247,7 +247,7 @@ e_lat=$(field "$erlang_out" "erlang latency " median_us)
 e_p99=$(field "$erlang_out" "erlang latency " p99_us)
 # Erlang's best spawn style is the bar.
 e_best="" e_best_kind="" e_best_ms=""
-for kind in request request_par spawn4_par; do
+for kind in request request_par spawn4_par request_win; do
   v=$(field "$erlang_out" "erlang throughput kind=$kind " tasks_per_s)
   [ -n "$v" ] || continue
   if [ -z "$e_best" ] || [ "$v" -gt "$e_best" ]; then
@@ -273,7 +273,7 @@ echo
 echo "| measurement ($MODE mode) | Skein | baseline | Skein / baseline | target | result |"
 echo "|---|---|---|---|---|---|"
 echo "| throughput: $TASKS tiny tasks $where, DistWaitGroup (median of $ROUNDS) | ${sk_tput:-?} tasks/s (${sk_tput_ms:-?} ms) | Erlang ${e_best_kind:-n/a}: ${e_best:-?} tasks/s (${e_best_ms:-?} ms) | $tput_ratio | >= 1 | $v_tput |"
-for kind in request request_par spawn4_par; do
+for kind in request request_par spawn4_par request_win; do
   v=$(field "$erlang_out" "erlang throughput kind=$kind " tasks_per_s)
   [ -n "$v" ] || continue
   ms=$(field "$erlang_out" "erlang throughput kind=$kind " median_ms)

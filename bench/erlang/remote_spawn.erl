@@ -11,7 +11,7 @@
 %% Measurements (all with erlang:monotonic_time, inside this node only):
 %%   throughput  spawn N processes on the target as fast as the driver can, then
 %%               collect N replies; time from the first spawn to the last
-%%               reply. Three ways of spawning:
+%%               reply. Four ways of spawning:
 %%                 request    erlang:spawn_request/5 with {reply, no} (OTP 23+)
 %%                            from the driver process itself: the asynchronous
 %%                            remote spawn, which does not wait for the remote
@@ -19,6 +19,11 @@
 %%                            goroutine);
 %%                 request_par  the same from kSpawners helper processes in
 %%                            parallel (the driver only collects);
+%%                 request_win  spawn_request from the driver with at most
+%%                            kWindow tasks outstanding (a reply lets the next
+%%                            spawn go): the flow control Skein's owner window
+%%                            applies, and it keeps the target from holding
+%%                            200,000 live processes at once;
 %%                 spawn4_par the classic erlang:spawn/4, which waits for the
 %%                            remote pid before it returns, from kSpawners
 %%                            helper processes in parallel, so several spawns
@@ -33,7 +38,7 @@
 %% Usage (the module must be on the code path of both nodes, e.g. -pa DIR):
 %%   erl -name a@127.0.0.1 -setcookie C -noshell -pa DIR \
 %%       -run remote_spawn main TARGET_NODE TASKS ROUNDS CALLS [KINDS]
-%% KINDS: comma-separated spawn styles (default request,request_par,spawn4_par).
+%% KINDS: comma-separated spawn styles (default: all four).
 %% Output: one line per figure, "erlang <what> key=value ...", parsed by the
 %% scripts. Exit status 0, or 1 with a reason on stderr.
 -module(remote_spawn).
@@ -43,6 +48,11 @@
 %% Parallel spawn/4 callers in the spawn4 variant: enough to keep both
 %% schedulers busy while each caller waits for its spawn reply.
 -define(kSpawners, 16).
+
+%% Outstanding tasks in the request_win variant: Skein's default owner window
+%% (node/worker/cluster_transport.hpp), so both sides run with the same flow
+%% control.
+-define(kWindow, 16384).
 
 %% The remote task: as small as Skein's tiny(x) -> x + 1, plus the reply that
 %% the runtime sends for Skein.
@@ -54,7 +64,7 @@ echo(Parent, X) ->
     Parent ! {echo, X}.
 
 main([TargetStr, TasksStr, RoundsStr, CallsStr]) ->
-    main([TargetStr, TasksStr, RoundsStr, CallsStr, "request,request_par,spawn4_par"]);
+    main([TargetStr, TasksStr, RoundsStr, CallsStr, "request,request_par,spawn4_par,request_win"]);
 main([TargetStr, TasksStr, RoundsStr, CallsStr, KindsStr]) ->
     try
         Target = list_to_atom(TargetStr),
@@ -77,9 +87,14 @@ main(Args) ->
 kind("request") -> request;
 kind("request_par") -> request_par;
 kind("spawn4_par") -> spawn4_par;
+kind("request_win") -> request_win;
 kind(Other) -> error({unknown_kind, Other}).
 
 run(Target, Tasks, Rounds, Calls, Kinds) ->
+    %% Up to TASKS replies queue up in this process's mailbox; kept off its heap,
+    %% they are not copied by every garbage collection of the collector (the
+    %% usual setting for a process that receives floods of messages).
+    process_flag(message_queue_data, off_heap),
     case net_adm:ping(Target) of
         pong -> ok;
         pang -> error({target_unreachable, Target})
@@ -115,12 +130,37 @@ run(Target, Tasks, Rounds, Calls, Kinds) ->
 
 %% One round: spawn Tasks processes on Target, then collect Tasks replies.
 %% Returns nanoseconds.
+throughput_round(request_win, Target, Tasks) ->
+    Self = self(),
+    T0 = erlang:monotonic_time(nanosecond),
+    Initial = min(Tasks, ?kWindow),
+    request_loop(Target, Self, Initial),
+    windowed_collect(Target, Self, Tasks - Initial, Tasks),
+    erlang:monotonic_time(nanosecond) - T0;
 throughput_round(Kind, Target, Tasks) ->
     Self = self(),
     T0 = erlang:monotonic_time(nanosecond),
     spawn_all(Kind, Target, Self, Tasks),
     collect(Tasks),
     erlang:monotonic_time(nanosecond) - T0.
+
+%% request_win: each reply lets one more spawn go, so at most kWindow tasks
+%% are outstanding (Left still to spawn, Replies still to receive).
+windowed_collect(_Target, _Self, _Left, 0) ->
+    ok;
+windowed_collect(Target, Self, Left, Replies) ->
+    receive
+        {done, _} -> ok
+    after 60000 ->
+            error({lost_replies, Replies})
+    end,
+    case Left of
+        0 ->
+            windowed_collect(Target, Self, 0, Replies - 1);
+        _ ->
+            _ = erlang:spawn_request(Target, ?MODULE, tiny, [Self, Left], [{reply, no}]),
+            windowed_collect(Target, Self, Left - 1, Replies - 1)
+    end.
 
 spawn_all(_Kind, _Target, _Self, 0) ->
     ok;

@@ -8,7 +8,7 @@
 # alone), the target node, and the driver node. Both nodes use long names on
 # 127.0.0.1 and listen for distribution on loopback only
 # (inet_dist_use_interface), with a random cookie. Defaults: 200000 5 2000
-# request,request_par,spawn4_par.
+# request,request_par,spawn4_par,request_win.
 # Environment: ERL_TIMEOUT=300 (seconds before the driver is killed: a failure);
 # ERL_FLAGS (read by erl itself) reaches both nodes, e.g. emulator flags.
 set -euo pipefail
@@ -16,7 +16,7 @@ set -euo pipefail
 tasks=${1:-200000}
 rounds=${2:-5}
 calls=${3:-2000}
-kinds=${4:-request,request_par,spawn4_par}
+kinds=${4:-request,request_par,spawn4_par,request_win}
 ERL_TIMEOUT=${ERL_TIMEOUT:-300}
 
 die() {
