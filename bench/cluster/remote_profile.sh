@@ -14,7 +14,9 @@
 # With PERF=1 it also runs `perf record -g` on every process of the Skein
 # path for WINDOW seconds and prints the top symbols (needs perf).
 #
-# Environment: CALLS=40000 (Skein round trips; gRPC gets 5x; both must outlast
+# Then the same per task for the throughput mode (TPUT_ROUNDS rounds of
+# 200,000 tasks; the window starts after the warm-up round).
+# Environment: TPUT_ROUNDS=8, CALLS=40000 (Skein round trips; gRPC gets 5x; both must outlast
 # 1 s + the window), WINDOW=4.
 # Only processes this script started are signalled (by pid; `skein down` on its
 # own state directory).
@@ -24,6 +26,7 @@ build=${1:-build}
 CALLS=${CALLS:-40000}
 WINDOW=${WINDOW:-4}
 PERF=${PERF:-0}
+TPUT_ROUNDS=${TPUT_ROUNDS:-8}
 skein="$build/cli/skein"
 job="$build/bench/cluster/remote_tasks"
 for bin in "$skein" "$job" "$build/bench/grpc/echo_server" "$build/bench/grpc/echo_client"; do
@@ -84,14 +87,16 @@ window() {
   done
 }
 
-# report LABEL MEAN_US NAME=PID...: the per-round-trip table of the last window.
+# report LABEL MEAN_US NAME=PID...: the per-round-trip table of the last window
+# (MEAN_US: the mean time of one round trip, or of one task in throughput mode).
+unit="round trip"
 report() {
   local label=$1 mean_us=$2 kv c0 s0 c1 s1 tc=0 ts=0 trips
   shift 2
   trips=$(awk -v a="$t0" -v b="$t1" -v m="$mean_us" 'BEGIN { printf "%.0f", (b - a) * 1e6 / m }')
   echo
-  echo "$label: ~$trips round trips in the $WINDOW s window (mean $mean_us us)"
-  echo "| process | CPU us / round trip | context switches / round trip |"
+  echo "$label: ~$trips ${unit}s in the $WINDOW s window ($mean_us us each)"
+  echo "| process | CPU us / $unit | context switches / $unit |"
   echo "|---|---|---|"
   for kv in "$@"; do
     read -r c0 s0 <<<"${before[$kv]}"
@@ -159,6 +164,29 @@ wait "$submit" || true
 cat "$work/job.out"
 report "Skein spawn + get (driver node-1 -> task node-2)" \
   "$(sed -n 's/.*mean_us=\([0-9.]*\).*/\1/p' "$work/job.out")" "${procs[@]}"
+
+# --- Skein throughput: the same accounting per task -----------------------------
+timeout 600 "$skein" --state-dir "$state" submit --pin node-1 --wait -q "$job" -- \
+  --target node-2 --mode throughput --tasks 200000 --rounds "$TPUT_ROUNDS" >"$work/tput.out" 2>&1 &
+submit=$!
+pids_started+=("$submit")
+for _ in $(seq 600); do
+  grep -q 'ran_on' "$work/tput.out" && break
+  sleep 0.1
+done
+driver=$(sed -n 's/^skein mode=.* pid=\([0-9]*\) .*/\1/p' "$work/tput.out")
+task=$(sed -n 's/.*ran_on="[^ ]* \([0-9]*\)".*/\1/p' "$work/tput.out")
+procs[0]="driver_worker=$driver"
+procs[4]="task_worker=$task"
+sleep 3  # past the warm-up round
+window "${procs[@]}"
+wait "$submit" || true
+cat "$work/tput.out"
+unit="task"
+report "Skein throughput (200,000-task rounds, DistWaitGroup)" \
+  "$(awk '/^skein throughput / { for (i = 1; i <= NF; i++) if ($i ~ /^tasks_per_s=/) printf "%.3f", 1e6 / substr($i, 13) }' "$work/tput.out")" \
+  "${procs[@]}"
+
 if [ "$PERF" = 1 ] && [ -f "$work/perf.data" ]; then
   echo
   echo "perf (Skein path, $WINDOW s, all processes): top entries by comm, dso"
