@@ -22,9 +22,9 @@
 // Concurrency and lock order:
 //   - mu_ guards every member below it. Methods hold it only for in-memory
 //     work, journal appends and queueing messages; never across an RPC.
-//   - NodeSession::send/close are called with mu_ held; implementations only
-//     take their own lock and must never call back into Cluster. So the order
-//     is Cluster::mu_ -> session lock.
+//   - NodeSession::send/send_owned/close/take_unsent are called with mu_
+//     held; implementations only take their own lock and must never call back
+//     into Cluster. So the order is Cluster::mu_ -> session lock.
 //   - JobWatcher::notify is called with mu_ *released*; a watcher may call
 //     Cluster from its own lock (order: watcher lock -> Cluster::mu_).
 //   - BinaryStore and LogStore are thread-safe on their own and are used

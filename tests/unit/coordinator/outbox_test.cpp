@@ -79,5 +79,18 @@ TEST(Outbox, MergedBatchesRespectTheEntryAndByteLimits) {
   EXPECT_EQ(box.size(), 5u);
 }
 
+TEST(Outbox, TakeAllHandsBackEverythingOldestFirst) {
+  Outbox box;
+  box.push(tasks(1, 1, 2, 1), false);
+  box.push(results(1, 1, 1, 9), true);
+  box.push(tasks(1, 1, 1, 3), true);
+  auto all = box.take_all();
+  EXPECT_TRUE(box.empty());
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].tasks().tasks(1).task_id(), 2u);
+  EXPECT_TRUE(all[1].has_results());
+  EXPECT_EQ(all[2].tasks().tasks(0).task_id(), 3u);
+}
+
 }  // namespace
 }  // namespace skein::coordinator
