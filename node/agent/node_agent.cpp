@@ -122,6 +122,16 @@ absl::Status NodeAgent::start() {
   td.stop_worker = [this](pid_t pid) { supervisor_->stop_worker(pid); };
   td.log = [this](std::uint64_t job, const std::string& line) { log_system(job, line); };
   td.node_id = [this] { return client_->node_id(); };
+  td.refetch = [this](std::uint64_t job) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto f = failed_fetches_.find(job);
+    if (f == failed_fetches_.end() || stopping_) {
+      return;  // a driver start failed: its FAILED_TO_START ends the job anyway
+    }
+    skein::v1::StartJob cmd = std::move(f->second);
+    failed_fetches_.erase(f);
+    spawn_starter_locked([this, cmd] { prepare_task_job(cmd); });
+  };
   tasks_ = std::make_unique<TaskHost>(std::move(td));
 
   WorkerServerHandlers wh;
@@ -423,6 +433,10 @@ void NodeAgent::prepare_task_job(skein::v1::StartJob cmd) {
     // fail (kWorkerLost) with this reason, so the owner learns it.
     logger("node")->warn("job {}: binary for task workers unavailable: {}", id,
                          std::string(fd.status().message()));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      failed_fetches_[id] = cmd;
+    }
     tasks_->failed(id, std::string(fd.status().message()));
     return;
   }
@@ -621,6 +635,7 @@ void NodeAgent::on_cancel_job(const skein::v1::CancelJobCommand& cmd) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     templates_.erase(id);
+    failed_fetches_.erase(id);
     if (starting_.count(id)) {
       cancel_early_.insert(id);
     }
@@ -641,7 +656,11 @@ void NodeAgent::on_node_lost(const std::string& why) {
     for (const auto& [id, t] : templates_) {
       known.push_back(id);
     }
+    for (const auto& [id, cmd] : failed_fetches_) {
+      known.push_back(id);
+    }
     templates_.clear();
+    failed_fetches_.clear();
   }
   for (std::uint64_t id : known) {
     tasks_->forget(id, "the node was lost");

@@ -117,6 +117,8 @@ class NodeAgent : private OutputSink {
   std::set<std::uint64_t> running_;       // driver launched, not yet exited
   std::set<std::uint64_t> cancel_early_;  // cancelled while starting
   std::map<std::uint64_t, JobTemplate> templates_;
+  // StartJob{driver: false} whose binary could not be had, for a refetch.
+  std::map<std::uint64_t, skein::v1::StartJob> failed_fetches_;
   struct Starter {
     std::thread thread;
     std::shared_ptr<std::atomic<bool>> done;

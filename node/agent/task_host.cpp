@@ -36,8 +36,9 @@ bool process_alive(pid_t pid) {
 
 }  // namespace
 
-TaskHost::TaskHost(TaskHostDeps deps, std::size_t max_pending_bytes)
-    : deps_(std::move(deps)), max_pending_bytes_(max_pending_bytes) {
+TaskHost::TaskHost(TaskHostDeps deps, std::size_t max_pending_bytes,
+                   std::chrono::milliseconds refetch_after)
+    : deps_(std::move(deps)), max_pending_bytes_(max_pending_bytes), refetch_after_(refetch_after) {
   launcher_ = std::thread([this] { launcher_loop(); });
 }
 
@@ -99,6 +100,7 @@ void TaskHost::failed(std::uint64_t job_id, const std::string& why) {
     }
     j->second.binary = Binary::kFailed;
     j->second.failure = why;
+    j->second.failed_at = std::chrono::steady_clock::now();
     if (j->second.current != 0) {
       lost = lose_slot_locked(j->second.current,
                               absl::StrCat("cannot start a task worker for job ", job_id,
@@ -173,6 +175,7 @@ void TaskHost::tasks(skein::v1::TaskBatch batch) {
   const std::string node_id = node();
   std::vector<skein::v1::ResultBatch> lost;
   std::uint64_t send_to = 0;
+  bool refetch = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto j = jobs_.find(job_id);
@@ -186,13 +189,19 @@ void TaskHost::tasks(skein::v1::TaskBatch batch) {
               ? absl::StrCat("job ", job_id, " has ended on node ", node_id, ": ", e->second)
               : absl::StrCat("node ", node_id, " never got StartJob for job ", job_id),
           node_id);
-    } else if (j->second.binary == Binary::kFailed) {
+    } else if (j->second.binary == Binary::kFailed &&
+               (!deps_.refetch ||
+                std::chrono::steady_clock::now() - j->second.failed_at < refetch_after_)) {
       lost = lost_results(batch,
                           absl::StrCat("cannot start a task worker for job ", job_id, " on node ",
                                        node_id, ": ", j->second.failure),
                           node_id);
     } else {
       Job& job = j->second;
+      if (job.binary == Binary::kFailed) {
+        job.binary = Binary::kFetching;  // this batch waits for the new attempt
+        refetch = true;
+      }
       if (job.current == 0) {
         job.current = next_slot_++;
         workers_[job.current].job_id = job_id;
@@ -219,6 +228,10 @@ void TaskHost::tasks(skein::v1::TaskBatch batch) {
         }
       }
     }
+  }
+  if (refetch) {
+    logger("node")->info("job {}: fetching its binary again for new tasks", job_id);
+    deps_.refetch(job_id);
   }
   if (send_to != 0) {
     skein::v1::AgentToWorker m;

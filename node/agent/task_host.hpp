@@ -8,7 +8,9 @@
 //     launching --hello--> up --socket closed--> gone
 //         \________________________\________________exit--> (removed)
 // Tasks for a job:
-//   - unknown job, failed binary        -> kWorkerLost results at once, saying why;
+//   - unknown job, failed binary        -> kWorkerLost results at once, saying why
+//                                          (a failed binary is fetched again when
+//                                          tasks come kDefaultRefetchAfter later);
 //   - no current worker                 -> a new one (launched on the launcher
 //                                          thread once the binary is ready);
 //   - worker launching                  -> buffered until its hello, then sent;
@@ -65,14 +67,23 @@ struct TaskHostDeps {
   // A system line for the job's log (no prefix; ends with a newline).
   std::function<void(std::uint64_t job_id, const std::string& line)> log;
   std::function<std::string()> node_id;
+  // Fetch the job's binary again after a failure (optional): calls ready()
+  // or failed() when done.
+  std::function<void(std::uint64_t job_id)> refetch;
 };
 
 class TaskHost {
  public:
   // Tasks buffered for one worker before its hello, at most.
   static constexpr std::size_t kDefaultMaxPendingBytes = std::size_t{64} << 20;
+  // A binary that could not be fetched is tried again when tasks arrive this
+  // long after the failure (a coordinator restart, a full disk being
+  // cleaned): refusing a job's tasks here for good would make owners count
+  // them as lost until they give up.
+  static constexpr std::chrono::milliseconds kDefaultRefetchAfter{5000};
 
-  explicit TaskHost(TaskHostDeps deps, std::size_t max_pending_bytes = kDefaultMaxPendingBytes);
+  explicit TaskHost(TaskHostDeps deps, std::size_t max_pending_bytes = kDefaultMaxPendingBytes,
+                    std::chrono::milliseconds refetch_after = kDefaultRefetchAfter);
   ~TaskHost();  // stop()
   TaskHost(const TaskHost&) = delete;
   TaskHost& operator=(const TaskHost&) = delete;
@@ -108,6 +119,7 @@ class TaskHost {
   struct Job {
     Binary binary = Binary::kFetching;
     std::string failure;
+    std::chrono::steady_clock::time_point failed_at;
     std::uint64_t current = 0;  // slot of the current worker, 0 = none
   };
   struct Worker {
@@ -133,6 +145,7 @@ class TaskHost {
 
   TaskHostDeps deps_;
   std::size_t max_pending_bytes_;
+  std::chrono::milliseconds refetch_after_;
 
   mutable std::mutex mu_;  // guards everything below
   std::condition_variable cv_;

@@ -300,6 +300,44 @@ TEST_F(TaskHostTest, ABinaryThatCannotBeHadRefusesTheJobsTasksWithTheReason) {
   EXPECT_EQ(host_->in_flight(), 0u);
 }
 
+TEST(TaskHostRefetch, TasksArrivingLongAfterAFailedFetchTryTheBinaryAgain) {
+  std::atomic<int> refetches{0};
+  std::mutex mu;
+  std::vector<skein::v1::ResultBatch> up;
+  std::atomic<int> launches{0};
+  TaskHostDeps d;
+  d.launch = [&](std::uint64_t, std::function<void(pid_t)> on_started) {
+    ++launches;
+    on_started(4242);
+    return absl::StatusOr<pid_t>(4242);
+  };
+  d.to_worker = [](std::uint64_t, const skein::v1::AgentToWorker&) { return absl::OkStatus(); };
+  d.to_coordinator = [&](skein::v1::ResultBatch b) {
+    std::lock_guard<std::mutex> lock(mu);
+    up.push_back(std::move(b));
+  };
+  d.stop_worker = [](pid_t) {};
+  d.node_id = [] { return std::string("n2"); };
+  d.refetch = [&](std::uint64_t) { ++refetches; };
+  TaskHost host(std::move(d), TaskHost::kDefaultMaxPendingBytes, /*refetch_after=*/200ms);
+  ASSERT_TRUE(host.expect(9));
+  host.failed(9, "FetchBinary: UNAVAILABLE: coordinator restarting");
+  host.tasks(batch(9, 1, 1));  // right after the failure: refused
+  EXPECT_EQ(refetches.load(), 0);
+  std::this_thread::sleep_for(250ms);
+  host.tasks(batch(9, 2, 1));  // later: waits for a new fetch instead
+  EXPECT_EQ(refetches.load(), 1);
+  host.tasks(batch(9, 3, 1));
+  EXPECT_EQ(refetches.load(), 1) << "one fetch at a time";
+  EXPECT_EQ(host.in_flight(), 2u);
+  host.ready(9);
+  EXPECT_TRUE(eventually([&] { return launches.load() == 1; }));
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(up.size(), 1u);
+  EXPECT_EQ(up[0].results(0).task_id(), 1u);
+  EXPECT_NE(up[0].results(0).message().find("UNAVAILABLE"), std::string::npos);
+}
+
 TEST_F(TaskHostTest, ALaunchFailureFailsTheTasksAndTheNextBatchTriesAgain) {
   launch_ = [](std::uint64_t, std::function<void(pid_t)>) {
     return absl::StatusOr<pid_t>(
