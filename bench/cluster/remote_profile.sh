@@ -16,7 +16,7 @@
 #
 # Then the same per task for the throughput mode (TPUT_ROUNDS rounds of
 # 200,000 tasks; the window starts after the warm-up round).
-# Environment: TPUT_ROUNDS=8, CALLS=40000 (Skein round trips; gRPC gets 5x; both must outlast
+# Environment: TPUT_ROUNDS=12, CALLS=40000 (Skein round trips; gRPC gets 5x; both must outlast
 # 1 s + the window), WINDOW=4.
 # Only processes this script started are signalled (by pid; `skein down` on its
 # own state directory).
@@ -26,7 +26,7 @@ build=${1:-build}
 CALLS=${CALLS:-40000}
 WINDOW=${WINDOW:-4}
 PERF=${PERF:-0}
-TPUT_ROUNDS=${TPUT_ROUNDS:-8}
+TPUT_ROUNDS=${TPUT_ROUNDS:-12}
 skein="$build/cli/skein"
 job="$build/bench/cluster/remote_tasks"
 for bin in "$skein" "$job" "$build/bench/grpc/echo_server" "$build/bench/grpc/echo_client"; do
@@ -137,8 +137,13 @@ wait "$server" 2>/dev/null || true
 
 # --- Skein spawn + get ------------------------------------------------------------
 timeout 60 "$skein" --state-dir "$state" up --nodes 2 >/dev/null
-timeout 600 "$skein" --state-dir "$state" submit --pin node-1 --wait -q "$job" -- \
-  --target node-2 --mode latency --calls "$CALLS" --warmup 10 >"$work/job.out" 2>&1 &
+mapfile -t nodes < <(timeout 60 "$skein" --state-dir "$state" nodes | awk '$3 == "alive" { print $1 }')
+if [ "${#nodes[@]}" -ne 2 ]; then
+  echo "remote_profile: expected 2 alive nodes, got: ${nodes[*]}" >&2
+  exit 1
+fi
+timeout 600 "$skein" --state-dir "$state" submit --pin "${nodes[0]}" --wait -q "$job" -- \
+  --target "${nodes[1]}" --mode latency --calls "$CALLS" --warmup 10 >"$work/job.out" 2>&1 &
 submit=$!
 pids_started+=("$submit")
 for _ in $(seq 600); do
@@ -147,10 +152,10 @@ for _ in $(seq 600); do
 done
 driver=$(sed -n 's/^skein mode=.* pid=\([0-9]*\) .*/\1/p' "$work/job.out")
 task=$(sed -n 's/.*ran_on="[^ ]* \([0-9]*\)".*/\1/p' "$work/job.out")
-[ -n "$driver" ] && [ -n "$task" ] || {
+if [ -z "$driver" ] || [ -z "$task" ]; then
   echo "remote_profile: the job did not start: $(cat "$work/job.out")" >&2
   exit 1
-}
+fi
 procs=("driver_worker=$driver" "agent-1=$(head -1 "$state/pids/agent-1.pid")"
   "coordinator=$(head -1 "$state/pids/coordinator.pid")"
   "agent-2=$(head -1 "$state/pids/agent-2.pid")" "task_worker=$task")
@@ -162,12 +167,12 @@ if [ "$PERF" = 1 ]; then
 fi
 wait "$submit" || true
 cat "$work/job.out"
-report "Skein spawn + get (driver node-1 -> task node-2)" \
+report "Skein spawn + get (driver ${nodes[0]} -> task ${nodes[1]})" \
   "$(sed -n 's/.*mean_us=\([0-9.]*\).*/\1/p' "$work/job.out")" "${procs[@]}"
 
 # --- Skein throughput: the same accounting per task -----------------------------
-timeout 600 "$skein" --state-dir "$state" submit --pin node-1 --wait -q "$job" -- \
-  --target node-2 --mode throughput --tasks 200000 --rounds "$TPUT_ROUNDS" >"$work/tput.out" 2>&1 &
+timeout 600 "$skein" --state-dir "$state" submit --pin "${nodes[0]}" --wait -q "$job" -- \
+  --target "${nodes[1]}" --mode throughput --tasks 200000 --rounds "$TPUT_ROUNDS" >"$work/tput.out" 2>&1 &
 submit=$!
 pids_started+=("$submit")
 for _ in $(seq 600); do
@@ -176,6 +181,10 @@ for _ in $(seq 600); do
 done
 driver=$(sed -n 's/^skein mode=.* pid=\([0-9]*\) .*/\1/p' "$work/tput.out")
 task=$(sed -n 's/.*ran_on="[^ ]* \([0-9]*\)".*/\1/p' "$work/tput.out")
+if [ -z "$driver" ] || [ -z "$task" ]; then
+  echo "remote_profile: the throughput job did not start: $(cat "$work/tput.out")" >&2
+  exit 1
+fi
 procs[0]="driver_worker=$driver"
 procs[4]="task_worker=$task"
 sleep 3  # past the warm-up round
