@@ -326,7 +326,7 @@ absl::Status CoordinatorClient::run_stream() {
       write_ok = stream->Write(q.msg);
       if (write_ok) {
         task_writes_.fetch_add(1, std::memory_order_relaxed);
-        recent.remember(std::move(q), Clock::now());
+        recent.remember(q, Clock::now());
       } else {
         // Re-sent on the next stream: the coordinator may have it already,
         // and a duplicate is harmless where a loss is not.
@@ -380,15 +380,16 @@ absl::Status CoordinatorClient::run_stream() {
   return from_grpc(stream->Finish());
 }
 
-void CoordinatorClient::RecentWrites::remember(QueuedTask q, Clock::time_point now) {
-  bytes_ += q.bytes;
-  items_.emplace_back(now, std::move(q));
+void CoordinatorClient::RecentWrites::remember(const QueuedTask& q, Clock::time_point now) {
+  Written w{now, q.msg.SerializeAsString(), q.entries};
+  bytes_ += w.wire.size();
+  items_.push_back(std::move(w));
   trim(now);
 }
 
 void CoordinatorClient::RecentWrites::trim(Clock::time_point now) {
-  while (!items_.empty() && (bytes_ > kResendBytes || now - items_.front().first > kResendWindow)) {
-    bytes_ -= items_.front().second.bytes;
+  while (!items_.empty() && (bytes_ > kResendBytes || now - items_.front().when > kResendWindow)) {
+    bytes_ -= items_.front().wire.size();
     items_.pop_front();
   }
 }
@@ -397,8 +398,13 @@ std::vector<CoordinatorClient::QueuedTask> CoordinatorClient::RecentWrites::take
     Clock::time_point now) {
   trim(now);
   std::vector<QueuedTask> out;
-  for (auto& [when, q] : items_) {
-    out.push_back(std::move(q));
+  for (auto& w : items_) {
+    QueuedTask q;
+    if (q.msg.ParseFromString(w.wire)) {
+      q.entries = w.entries;
+      q.bytes = w.wire.size();
+      out.push_back(std::move(q));
+    }
   }
   items_.clear();
   bytes_ = 0;

@@ -130,7 +130,7 @@ class CoordinatorClient {
   // Written task messages kept for a resend after a broken stream: a
   // stream's flow-control window is at most a few MiB, and a live
   // coordinator reads what it was sent within far less than a second.
-  static constexpr std::size_t kResendBytes = std::size_t{4} << 20;
+  static constexpr std::size_t kResendBytes = std::size_t{2} << 20;
   static constexpr std::chrono::milliseconds kResendWindow{2000};
 
   // Streams a stored binary (FetchBinary) into sink, checking chunk offsets.
@@ -163,16 +163,22 @@ class CoordinatorClient {
   using Clock = std::chrono::steady_clock;
   // Task messages written on the current stream in the last kResendWindow,
   // at most kResendBytes (oldest dropped first): what a broken stream may
-  // have lost in its buffers. Session thread only.
+  // have lost in its buffers. Kept serialized: a parsed batch takes several
+  // times its wire size in memory. Session thread only.
   class RecentWrites {
    public:
-    void remember(QueuedTask q, Clock::time_point now);
+    void remember(const QueuedTask& q, Clock::time_point now);
     std::vector<QueuedTask> take(Clock::time_point now);
 
    private:
+    struct Written {
+      Clock::time_point when;
+      std::string wire;  // a serialized AgentMessage
+      std::size_t entries = 0;
+    };
     void trim(Clock::time_point now);
-    std::deque<std::pair<Clock::time_point, QueuedTask>> items_;
-    std::size_t bytes_ = 0;
+    std::deque<Written> items_;
+    std::size_t bytes_ = 0;  // sum of wire sizes
   };
 
   CoordinatorClientOptions options_;
