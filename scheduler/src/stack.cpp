@@ -133,16 +133,22 @@ bool StackArena::in_guard(const G* g, const void* addr) {
 namespace {
 
 void overflow_handler(int sig, siginfo_t* info, void* /*ucontext*/) {
+  // si_code <= 0: sent by kill/raise, not a fault; si_addr means nothing.
+  const bool fault = info->si_code > 0;
   G* g = current_running_g();
-  if (g != nullptr && StackArena::in_guard(g, info->si_addr)) {
+  if (fault && g != nullptr && StackArena::in_guard(g, info->si_addr)) {
     report_stack_overflow(g);  // does not return
   }
-  // Not ours: restore the default action and let the fault recur, so the
-  // process dies with the real signal (and a core, if enabled).
+  // Not ours: restore the default action so the process dies with the real
+  // signal (and a core, if enabled). A fault recurs when the handler returns;
+  // a sent signal would not, so it is sent again (blocked until we return).
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   sigemptyset(&dfl.sa_mask);
   ::sigaction(sig, &dfl, nullptr);
+  if (!fault) {
+    ::raise(sig);
+  }
 }
 
 }  // namespace

@@ -97,7 +97,7 @@ class RemoteTest : public ::testing::Test {
   // "a=1 b=2" pairs of a RESULT line.
   static std::map<std::string, std::string> pairs(const std::string& line) {
     std::map<std::string, std::string> out;
-    for (std::string_view word : absl::StrSplit(line, ' ')) {
+    for (absl::string_view word : absl::StrSplit(line, ' ')) {
       const auto eq = word.find('=');
       if (eq != std::string_view::npos) {
         out[std::string(word.substr(0, eq))] = std::string(word.substr(eq + 1));

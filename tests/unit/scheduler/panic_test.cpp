@@ -1,6 +1,9 @@
 // Escalation paths: an exception escaping a goroutine, and a stack overflow.
 #include <gtest/gtest.h>
 
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "skein/sched.hpp"
@@ -62,6 +65,29 @@ TEST(StackDeathTest, OverflowIsReportedNotSilentCorruption) {
         });
       },
       ::testing::ExitedWithCode(2), "fatal error: stack overflow in goroutine [0-9]+");
+}
+
+// The overflow handler owns SIGSEGV; a SIGSEGV that is not an overflow — here
+// one sent with raise(), which unlike a fault does not recur when the handler
+// returns — must still kill the process with that signal.
+TEST(StackDeathTest, RaisedSigsegvStillKillsTheProcess) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        Runtime rt(Config{.procs = 2});
+        rt.run([] {
+          WaitGroup wg;
+          wg.add(1);
+          go([&] {
+            ::raise(SIGSEGV);
+            wg.done();
+          });
+          wg.wait();
+        });
+        std::fprintf(stderr, "survived a raised SIGSEGV\n");
+        std::exit(0);
+      },
+      ::testing::KilledBySignal(SIGSEGV), "");
 }
 
 // Without guard pages, a goroutine that ran a little past the bottom of its
