@@ -86,7 +86,7 @@ void ClusterTransport::submit(detail::TaskSpec spec, detail::CompletionSink& sin
     in_flight = windowed_.size();
   }
   skein::v1::Task task;
-  to_proto(spec, &task);
+  to_proto(std::move(spec), &task);
   sent_.fetch_add(1, std::memory_order_relaxed);
   // Idle stream: write now, in this goroutine (lowest latency). Busy stream,
   // or a retry from the completion path: the background writer batches.

@@ -16,24 +16,34 @@ TaskRunner::TaskRunner(FrameSender send, std::string node)
       queue_([this](std::vector<Outcome>& outcomes) { drain(outcomes); }) {}
 
 void TaskRunner::on_tasks(skein::v1::TaskBatch& batch) {
-  const std::uint64_t job_id = batch.job_id();
-  for (const skein::v1::Task& t : batch.tasks()) {
-    started_.fetch_add(1, std::memory_order_relaxed);
-    go([this, job_id, owner_node = batch.owner().node_id(),
-        owner_worker = batch.owner().worker_id(), spec = from_proto(t)] {
-      detail::TaskOutcome outcome = detail::execute_task(spec, node_);
-      Outcome o{job_id, owner_node, owner_worker, {}};
-      to_proto(spec.task_id, spec.attempt, std::move(outcome), &o.result);
-      const std::uint64_t finished = finished_.fetch_add(1, std::memory_order_relaxed) + 1;
-      // More tasks waiting to run here: the stream is busy, let the
-      // background writer batch. Otherwise this may be the only result for a
-      // while: send it now.
-      if (started_.load(std::memory_order_relaxed) - finished >= kBusyBacklog) {
-        queue_.push_deferred(std::move(o));
-      } else {
-        queue_.push(std::move(o));
-      }
-    });
+  started_.fetch_add(static_cast<std::uint64_t>(batch.tasks_size()), std::memory_order_relaxed);
+  // One goroutine per batch starts the tasks: a goroutine started from a
+  // goroutine goes to its P's run queue, one started from this (reader)
+  // thread goes to the global queue and may wake an M, so the batch costs one
+  // cross-thread hand-off instead of one per task.
+  go([this, batch = std::move(batch)]() mutable {
+    const std::uint64_t job_id = batch.job_id();
+    for (skein::v1::Task& t : *batch.mutable_tasks()) {
+      go([this, job_id, owner_node = batch.owner().node_id(),
+          owner_worker = batch.owner().worker_id(),
+          spec = from_proto(std::move(t))] { run_one(spec, job_id, owner_node, owner_worker); });
+    }
+  });
+}
+
+void TaskRunner::run_one(const detail::TaskSpec& spec, std::uint64_t job_id,
+                         const std::string& owner_node, std::uint64_t owner_worker) {
+  detail::TaskOutcome outcome = detail::execute_task(spec, node_);
+  Outcome o{job_id, owner_node, owner_worker, {}};
+  to_proto(spec.task_id, spec.attempt, std::move(outcome), &o.result);
+  const std::uint64_t finished = finished_.fetch_add(1, std::memory_order_relaxed) + 1;
+  // More tasks waiting to run here: the stream is busy, let the background
+  // writer batch. Otherwise this may be the only result for a while: send it
+  // now.
+  if (started_.load(std::memory_order_relaxed) - finished >= kBusyBacklog) {
+    queue_.push_deferred(std::move(o));
+  } else {
+    queue_.push(std::move(o));
   }
 }
 

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "skein/detail/task.hpp"
 #include "skein/v1/task.pb.h"
 #include "worker/combining_queue.hpp"
 #include "worker/task_wire.hpp"
@@ -58,6 +59,8 @@ class TaskRunner {
     std::uint64_t owner_worker = 0;
     skein::v1::TaskResult result;
   };
+  void run_one(const detail::TaskSpec& spec, std::uint64_t job_id, const std::string& owner_node,
+               std::uint64_t owner_worker);
   void drain(std::vector<Outcome>& outcomes);
 
   // Tasks started and not finished at which the result stream counts as busy.

@@ -40,11 +40,11 @@ constexpr std::uint32_t kHighestKnownError = static_cast<std::uint32_t>(TaskErro
 
 }  // namespace
 
-void to_proto(const detail::TaskSpec& spec, skein::v1::Task* out) {
+void to_proto(detail::TaskSpec&& spec, skein::v1::Task* out) {
   out->set_task_id(spec.task_id);
   out->set_attempt(spec.attempt);
-  out->set_function(spec.function);
-  out->set_args(spec.args);
+  out->set_function(std::move(spec.function));
+  out->set_args(std::move(spec.args));
   out->set_placement(to_proto(spec.options.placement.kind()));
   if (spec.options.placement.kind() == Placement::Kind::kPinned) {
     out->set_pinned_node(spec.options.placement.node());
@@ -69,12 +69,12 @@ void to_proto(const detail::TaskSpec& spec, skein::v1::Task* out) {
   out->set_wants_result(spec.wants_result);
 }
 
-detail::TaskSpec from_proto(const skein::v1::Task& task) {
+detail::TaskSpec from_proto(skein::v1::Task&& task) {
   detail::TaskSpec spec;
   spec.task_id = task.task_id();
   spec.attempt = task.attempt();
-  spec.function = task.function();
-  spec.args = task.args();
+  spec.function = std::move(*task.mutable_function());
+  spec.args = std::move(*task.mutable_args());
   spec.options.placement = from_proto(task.placement(), task.pinned_node());
   spec.options.resources.cpus = task.resources().cpus();
   spec.options.resources.memory_bytes = task.resources().memory_bytes();

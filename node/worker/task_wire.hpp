@@ -31,8 +31,10 @@ inline constexpr std::size_t kMaxTaskArgsBytes = std::size_t{3} << 20;
 // holding a serialized WorkerToAgent (AgentLink::send in a worker).
 using FrameSender = std::function<absl::Status(std::string_view payload)>;
 
-void to_proto(const detail::TaskSpec& spec, skein::v1::Task* out);
-detail::TaskSpec from_proto(const skein::v1::Task& task);
+// Moves the function name and arguments out of spec (they can be megabytes).
+void to_proto(detail::TaskSpec&& spec, skein::v1::Task* out);
+// Moves the function name and arguments out of task.
+detail::TaskSpec from_proto(skein::v1::Task&& task);
 
 void to_proto(std::uint64_t task_id, std::uint32_t attempt, detail::TaskOutcome&& outcome,
               skein::v1::TaskResult* out);

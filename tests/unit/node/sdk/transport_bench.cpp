@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "fake_agent.hpp"
+#include "skein/blocking.hpp"
 #include "skein/detail/serialize.hpp"
 #include "skein/go.hpp"
 #include "skein/remote.hpp"
@@ -80,6 +81,56 @@ Run throughput(std::uint32_t window, int spawners, int tasks, std::size_t inline
   return run;
 }
 
+// A task worker's side: the agent sends `tasks` add() tasks in TaskBatches
+// of 1,024; the time until every result came back.
+void runner_throughput(int tasks, int runs) {
+  std::vector<double> rates;
+  double per_frame = 0;
+  for (int run = 0; run < runs; ++run) {
+    FakeAgent agent;
+    in_runtime(2, [&] {
+      Worker w(agent);
+      const std::string args = skein::detail::encode(std::make_tuple(1, 2));
+      const auto t0 = Clock::now();
+      int sent = 0;
+      while (sent < tasks) {
+        skein::v1::AgentToWorker m;
+        auto* b = m.mutable_tasks();
+        b->set_job_id(5);
+        b->mutable_owner()->set_node_id("n1");
+        b->mutable_owner()->set_worker_id(3);
+        for (int i = 0; i < 1024 && sent < tasks; ++i, ++sent) {
+          auto* t = b->add_tasks();
+          t->set_task_id(static_cast<std::uint64_t>(sent) + 1);
+          t->set_attempt(1);
+          t->set_function("add");
+          t->set_args(args);
+          t->set_wants_result(false);
+        }
+        agent.send(m);
+      }
+      int results = 0;
+      int frames = 0;
+      while (results < tasks) {
+        auto f = skein::blocking([&] { return agent.next(10s); });
+        if (!f) {
+          std::fprintf(stderr, "results missing: %d of %d\n", results, tasks);
+          std::exit(1);
+        }
+        results += f->results().results_size();
+        ++frames;
+      }
+      rates.push_back(tasks / std::chrono::duration<double>(Clock::now() - t0).count());
+      per_frame = static_cast<double>(results) / frames;
+    });
+  }
+  std::sort(rates.begin(), rates.end());
+  std::printf(
+      "task worker: %d tasks in batches of 1,024: median %9.0f tasks/s (min %9.0f, max "
+      "%9.0f), %.1f results/frame (last run)\n",
+      tasks, rates[rates.size() / 2], rates.front(), rates.back(), per_frame);
+}
+
 void latency(int n) {
   FakeAgent agent;
   agent.set_auto_reply(true);
@@ -136,6 +187,7 @@ int main(int argc, char** argv) {
         "tasks/frame\n",
         spawners, r[r.size() / 2].tasks_per_s, r[r.size() / 2].tasks_per_frame);
   }
+  runner_throughput(tasks, runs);
   latency(5000);
   return 0;
 }
