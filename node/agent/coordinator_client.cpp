@@ -117,7 +117,7 @@ void CoordinatorClient::wake_writer_locked() {
 
 void CoordinatorClient::enqueue_task_locked(skein::v1::AgentMessage m, std::size_t entries,
                                             std::size_t bytes) {
-  task_bytes_ += bytes;
+  task_bytes_ += bytes + entries * kEntryMemoryBytes;
   // Merge into the newest queued message of the same kind, job and owner, if
   // it has room; an older one would reorder that owner's messages.
   for (auto it = task_out_.rbegin(); it != task_out_.rend(); ++it) {
@@ -321,7 +321,7 @@ absl::Status CoordinatorClient::run_stream() {
     if (take_task) {
       QueuedTask q = std::move(task_out_.front());
       task_out_.pop_front();
-      task_bytes_ -= q.bytes;
+      task_bytes_ -= memory_cost(q);
       lock.unlock();
       write_ok = stream->Write(q.msg);
       if (write_ok) {
@@ -331,7 +331,7 @@ absl::Status CoordinatorClient::run_stream() {
         // Re-sent on the next stream: the coordinator may have it already,
         // and a duplicate is harmless where a loss is not.
         std::lock_guard<std::mutex> relock(mu_);
-        task_bytes_ += q.bytes;
+        task_bytes_ += memory_cost(q);
         task_out_.push_front(std::move(q));
       }
       cv_.notify_all();  // flush() waits for empty queues
@@ -371,7 +371,7 @@ absl::Status CoordinatorClient::run_stream() {
       auto again = recent.take(Clock::now());
       task_resends_.fetch_add(again.size(), std::memory_order_relaxed);
       for (auto it = again.rbegin(); it != again.rend(); ++it) {
-        task_bytes_ += it->bytes;
+        task_bytes_ += memory_cost(*it);
         task_out_.push_front(std::move(*it));
       }
     }

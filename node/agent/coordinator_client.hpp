@@ -26,9 +26,11 @@
 // messages. A task message whose Write failed goes back to the front of the
 // queue and is re-sent on the next stream; so are those written in the last
 // kResendWindow (up to kResendBytes), since a successful Write only means the
-// transport took it (duplicates are harmless, losses are not). The queue is bounded in bytes
-// (max_queued_task_bytes): tasks_ready() turns false at the bound, and the worker socket stops
-// reading workers. Incoming TaskBatch / ResultBatch go to the tasks / results handlers.
+// transport took it (duplicates are harmless, losses are not). The queue is
+// bounded in estimated memory (max_queued_task_bytes; wire bytes plus
+// kEntryMemoryBytes per entry): tasks_ready() turns false at the bound, and
+// the worker socket stops reading workers. Incoming TaskBatch / ResultBatch
+// go to the tasks / results handlers.
 //
 // Outbox. JobEvents and LogChunks share one FIFO, so a job's output always
 // precedes its exit event (the coordinator ends followed log streams at the
@@ -160,6 +162,13 @@ class CoordinatorClient {
     std::size_t entries = 0;
     std::size_t bytes = 0;
   };
+  // What a parsed task or result costs in memory beyond its wire bytes
+  // (message object, string headers, allocator overhead; measured order of
+  // magnitude): the queue bound is on memory, not on wire size.
+  static constexpr std::size_t kEntryMemoryBytes = 256;
+  static std::size_t memory_cost(const QueuedTask& q) {
+    return q.bytes + q.entries * kEntryMemoryBytes;
+  }
   using Clock = std::chrono::steady_clock;
   // Task messages written on the current stream in the last kResendWindow,
   // at most kResendBytes (oldest dropped first): what a broken stream may
@@ -198,7 +207,7 @@ class CoordinatorClient {
   std::deque<skein::v1::AgentMessage> outbox_;  // events and logs, in order
   std::size_t log_bytes_ = 0;                   // bytes of LogChunks in outbox_
   std::deque<QueuedTask> task_out_;             // tasks and results, mergeable
-  std::size_t task_bytes_ = 0;                  // sum of task_out_[i].bytes
+  std::size_t task_bytes_ = 0;                  // sum of memory_cost(task_out_[i])
   bool writer_idle_ = false;                    // the writer waits on cv_
   std::atomic<std::uint64_t> task_writes_{0};
   std::atomic<std::uint64_t> task_merges_{0};
