@@ -214,7 +214,11 @@ void TaskHost::tasks(skein::v1::TaskBatch batch) {
         ledger_.add(job.current, batch);
         send_to = w.worker_id;
       } else {
-        const std::size_t bytes = batch.ByteSizeLong();
+        // Estimated memory, not wire size: a parsed task costs a few hundred
+        // bytes beyond its encoding.
+        constexpr std::size_t kTaskMemoryBytes = 256;
+        const std::size_t bytes =
+            batch.ByteSizeLong() + static_cast<std::size_t>(batch.tasks_size()) * kTaskMemoryBytes;
         if (!w.pending.empty() && w.pending_bytes + bytes > max_pending_bytes_) {
           lost = lost_results(batch,
                               absl::StrCat("the task worker for job ", job_id, " on node ", node_id,

@@ -74,8 +74,9 @@ struct TaskHostDeps {
 
 class TaskHost {
  public:
-  // Tasks buffered for one worker before its hello, at most.
-  static constexpr std::size_t kDefaultMaxPendingBytes = std::size_t{64} << 20;
+  // Tasks buffered for one worker before its hello, at most (estimated
+  // memory). A worker says hello within tens of milliseconds of its start.
+  static constexpr std::size_t kDefaultMaxPendingBytes = std::size_t{32} << 20;
   // A binary that could not be fetched is tried again when tasks arrive this
   // long after the failure (a coordinator restart, a full disk being
   // cleaned): refusing a job's tasks here for good would make owners count
