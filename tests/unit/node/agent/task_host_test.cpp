@@ -338,6 +338,35 @@ TEST(TaskHostRefetch, TasksArrivingLongAfterAFailedFetchTryTheBinaryAgain) {
   EXPECT_NE(up[0].results(0).message().find("UNAVAILABLE"), std::string::npos);
 }
 
+TEST(TaskHostBounds, TasksForAWorkerThatDoesNotSayHelloAreBufferedOnlyUpToTheBound) {
+  std::mutex mu;
+  std::vector<skein::v1::ResultBatch> up;
+  TaskHostDeps d;
+  d.launch = [](std::uint64_t, std::function<void(pid_t)> on_started) {
+    on_started(4243);  // started, but never connects
+    return absl::StatusOr<pid_t>(4243);
+  };
+  d.to_worker = [](std::uint64_t, const skein::v1::AgentToWorker&) { return absl::OkStatus(); };
+  d.to_coordinator = [&](skein::v1::ResultBatch b) {
+    std::lock_guard<std::mutex> lock(mu);
+    up.push_back(std::move(b));
+  };
+  d.stop_worker = [](pid_t) {};
+  d.node_id = [] { return std::string("n2"); };
+  TaskHost host(std::move(d), /*max_pending_bytes=*/4096);
+  ASSERT_TRUE(host.expect(12));
+  host.ready(12);
+  host.tasks(batch(12, 1, 10));  // the first batch always fits
+  host.tasks(batch(12, 11, 10));
+  EXPECT_EQ(host.in_flight(), 10u);
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(up.size(), 1u);
+  ASSERT_EQ(up[0].results_size(), 10);
+  EXPECT_EQ(up[0].results(0).task_id(), 11u);
+  EXPECT_NE(up[0].results(0).message().find("has not connected yet"), std::string::npos)
+      << up[0].results(0).message();
+}
+
 TEST_F(TaskHostTest, ALaunchFailureFailsTheTasksAndTheNextBatchTriesAgain) {
   launch_ = [](std::uint64_t, std::function<void(pid_t)>) {
     return absl::StatusOr<pid_t>(
