@@ -844,7 +844,11 @@ void Cluster::on_tasks_locked(const std::string& node_id, v1::TaskBatch* batch) 
   std::string refuse;  // non-empty: every task of the batch is kCanceled
   if (job == nullptr) {
     refuse = absl::StrCat("job ", job_id, " does not exist");
-  } else if (job->state() != v1::JOB_STATE_RUNNING || job->cancel_requested()) {
+  } else if (!(job->state() == v1::JOB_STATE_RUNNING ||
+               // The driver can spawn before its STARTED event arrives: the
+               // agent sends events and tasks on separate queues.
+               (job->state() == v1::JOB_STATE_PENDING && !job->driver_node().empty())) ||
+             job->cancel_requested()) {
     refuse = absl::StrCat("job ", job_id, " is not running (",
                           job->cancel_requested() && !is_terminal(job->state())
                               ? "cancel requested"

@@ -429,7 +429,14 @@ struct WorkerSupervisor::Impl {
       child_fail(kReportFdInChild, 7);
     }
 
-    // Parent.
+    // Parent. The pid is published before exec is confirmed: the program
+    // can connect to the worker socket the moment exec succeeds, possibly
+    // before this thread reads the report, and its hello is validated
+    // against these pids. (Until exec it runs only our code.)
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      pid_snapshot.emplace(spec.job_id, pid);
+    }
     out_w.reset();
     err_w.reset();
     report_w.reset();
@@ -451,6 +458,7 @@ struct WorkerSupervisor::Impl {
       int status = 0;
       while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
       }
+      publish_pids();  // drops the pid published at fork
       for (auto& cg : cgroups) {
         std::error_code ec;
         std::filesystem::remove(cg.dir, ec);

@@ -408,6 +408,24 @@ TEST_F(ClusterTasksTest, UnknownFunctionsAndNonRunningJobsAreAnsweredAtOnce) {
   EXPECT_EQ(res[1].results().results(0).message(), "job 4242 does not exist");
 }
 
+// The agent relays job events and task batches on separate queues, so a
+// driver's first spawns can overtake its STARTED event: a PENDING job that was
+// sent to a node already takes tasks.
+TEST_F(ClusterTasksTest, TasksOfAStartedJobArriveBeforeItsStartedEventArePlaced) {
+  Node a = add_node(2);
+  v1::SubmitJobRequest sr;
+  sr.set_binary_sha256(sha_);
+  sr.set_pinned_node(a.id());
+  auto s = cluster_->submit(sr);
+  ASSERT_TRUE(s.ok()) << s.status();
+  const uint64_t job = s->job.job_id();
+  ASSERT_EQ(cluster_->get_job(job)->state(), v1::JOB_STATE_PENDING);
+  ASSERT_FALSE(cluster_->get_job(job)->driver_node().empty());
+  ASSERT_TRUE(send(a, batch(job, a, 3, 2)).ok());
+  EXPECT_EQ(a.session->task_count(), 2);
+  EXPECT_TRUE(a.session->results().empty());
+}
+
 TEST_F(ClusterTasksTest, UnsatisfiableResourcesFailAtOnceSayingWhy) {
   Node a = add_node(2, {{"zone", "a"}}), b = add_node(4, {{"zone", "b"}});
   uint64_t job = running_job(a);
