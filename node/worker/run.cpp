@@ -20,15 +20,18 @@
 // runs it counts as an external waker, so a main goroutine waiting for remote
 // results is not mistaken for a deadlock.
 //
-// If a driver cannot reach its agent it still runs, with every task in this
-// process (a one-line warning on stderr); a task worker that cannot is
-// useless and exits 1.
+// The hello is retried for about 1.5 s (an agent may refuse a worker it has
+// not recorded yet). If a driver still cannot reach its agent it runs, with
+// every task in this process (a one-line warning on stderr); a task worker
+// that cannot is useless and exits 1.
 //
 // Lifetimes: the link and the runner are never destroyed (the transport,
 // which the process's remote context keeps forever, and abandoned goroutines
 // may still use them after skein::run returns); stop() closes the socket, and
 // later sends fail harmlessly.
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -94,6 +97,23 @@ node::ClusterTransportOptions transport_options(Runtime& runtime, const std::str
   return o;
 }
 
+// An agent may turn a hello away while it has not yet recorded the pid of
+// the worker it just started (the worker can connect first), so a refused or
+// unanswered hello is tried again for about 1.5 s before giving up.
+// (A silent agent costs one hello timeout, 5 s, and no retry.)
+absl::Status connect_with_retries(node::AgentLink& link) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
+  auto pause = std::chrono::milliseconds(25);
+  for (;;) {
+    absl::Status s = link.connect();
+    if (s.ok() || absl::IsInvalidArgument(s) || std::chrono::steady_clock::now() >= give_up) {
+      return s;
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(400));
+  }
+}
+
 int cluster_aware_run(int /*argc*/, char** /*argv*/, std::function<int()>& main_fn) {
   Runtime runtime(Config::from_env());
   std::optional<cluster::WorkerContext> ctx = cluster::context_from_env();
@@ -101,7 +121,7 @@ int cluster_aware_run(int /*argc*/, char** /*argv*/, std::function<int()>& main_
     return runtime.run(std::move(main_fn));
   }
   auto* link = new node::AgentLink(*ctx);  // never destroyed: see Lifetimes
-  if (absl::Status s = link->connect(); !s.ok()) {
+  if (absl::Status s = connect_with_retries(*link); !s.ok()) {
     if (!ctx->driver) {
       std::fprintf(stderr, "skein: task worker cannot reach its node agent (%s)\n",
                    std::string(s.message()).c_str());

@@ -105,6 +105,11 @@ class FakeAgent {
     cv_.notify_all();
   }
 
+  // The first n connections get their hello read and are closed unanswered,
+  // as by an agent that has not recorded the worker's pid yet. Before start.
+  void refuse_first_hellos(int n) { refuse_hellos_ = n; }
+  int refused() const { return refused_; }
+
   // While set, the agent answers every TaskBatch itself at once with one
   // ResultBatch (success; add(a, b) gets its sum, other functions no value)
   // instead of queueing it: an infinitely fast cluster, for benchmarks.
@@ -117,13 +122,24 @@ class FakeAgent {
 
  private:
   void serve() {
-    pollfd p{listener_.get(), POLLIN, 0};
-    while (!stop_ && ::poll(&p, 1, 20) <= 0) {
+    UniqueFd conn;
+    for (;;) {
+      pollfd p{listener_.get(), POLLIN, 0};
+      while (!stop_ && ::poll(&p, 1, 20) <= 0) {
+      }
+      if (stop_) {
+        return;
+      }
+      conn.reset(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+      if (refuse_hellos_ == 0) {
+        break;
+      }
+      // As an agent that does not know the worker yet: read the hello, close.
+      [[maybe_unused]] auto hello = read_frame(conn.get());
+      conn.reset();
+      --refuse_hellos_;
+      ++refused_;
     }
-    if (stop_) {
-      return;
-    }
-    UniqueFd conn(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
     {
       std::lock_guard<std::mutex> lock(write_mu_);
       conn_fd_ = conn.get();
@@ -192,6 +208,8 @@ class FakeAgent {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> auto_reply_{false};
+  std::atomic<int> refuse_hellos_{0};
+  std::atomic<int> refused_{0};
   std::mutex write_mu_;
   int conn_fd_ = -1;  // guarded by write_mu_; owned by serve()
   std::mutex mu_;

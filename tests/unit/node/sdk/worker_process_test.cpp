@@ -253,5 +253,28 @@ TEST(DriverProcess, TerminateCancelsWhatMainWaitsFor) {
   EXPECT_NE(out.find("job 5 was cancelled by the user"), std::string::npos) << out;
 }
 
+TEST(DriverProcess, AHelloTurnedAwayIsTriedAgain) {
+  FakeAgent agent;
+  agent.refuse_first_hellos(2);
+  Child c;
+  start(c, agent, /*task_role=*/false, {"spawn", "5", "6"});
+  ASSERT_TRUE(agent.hello(10s).has_value());
+  EXPECT_EQ(agent.refused(), 2);
+  auto m = agent.next(10s);
+  ASSERT_TRUE(m.has_value());
+  ASSERT_TRUE(m->has_tasks()) << "the task ran locally instead of through the agent";
+  const auto& t = m->tasks().tasks(0);
+  skein::v1::AgentToWorker res;
+  auto* r = res.mutable_results()->add_results();
+  r->set_task_id(t.task_id());
+  r->set_attempt(t.attempt());
+  r->set_result(detail::encode(11));
+  ASSERT_TRUE(agent.send(res));
+  auto status = c.wait_exit(10s);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(WEXITSTATUS(*status), 0);
+  EXPECT_NE(c.output().find("RESULT 11"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace skein::node
