@@ -58,6 +58,8 @@ void install_transport(std::unique_ptr<TaskTransport> transport) {
 
 OwnerTable& process_owner_table() { return *context().table; }
 
+TaskTransport& process_transport() { return *context().transport; }
+
 std::uint64_t next_task_id() { return context().table->next_task_id(); }
 
 void launch(TaskSpec spec, std::shared_ptr<FutureState> future,

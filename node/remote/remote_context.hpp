@@ -20,5 +20,7 @@ void install_transport(std::unique_ptr<TaskTransport> transport);
 
 // The process's owner table (building the local context if needed).
 OwnerTable& process_owner_table();
+// The transport that table uses (building the local context if needed).
+TaskTransport& process_transport();
 
 }  // namespace skein::detail

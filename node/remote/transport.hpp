@@ -24,11 +24,18 @@
 //     or the owner only learns of it at its deadline.
 //   - sink.complete() may be called from any thread, also before submit()
 //     returns.
+//   - DistWaitGroup deltas for groups of other processes (send_wg_delta)
+//     are delivered at most once, in order per owner, and never block the
+//     caller for long. The defaults fit a transport that is alone in its
+//     world (local mode): this process owns every group and applies deltas
+//     itself.
 #pragma once
 
+#include <cstdint>
 #include <string_view>
 
 #include "skein/detail/task.hpp"
+#include "skein/dist_waitgroup.hpp"
 
 namespace skein::detail {
 
@@ -51,6 +58,12 @@ class TaskTransport {
   virtual bool can_lose_tasks() const = 0;
   // The node name this process reports in errors ("local" outside a cluster).
   virtual std::string_view node_name() const = 0;
+  // This process as the owner of the groups it makes ({"", 0} locally).
+  virtual GroupOwner owner_identity() const { return {}; }
+  // Sends add(delta) to group_id of owner. Any thread; must not park the
+  // caller for long. The default applies it in this process
+  // (apply_wait_group_delta).
+  virtual void send_wg_delta(const GroupOwner& owner, std::uint64_t group_id, std::int64_t delta);
 };
 
 }  // namespace skein::detail
