@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "remote/executor.hpp"
+#include "remote/wait_group_registry.hpp"
 #include "skein/blocking.hpp"
 #include "skein/go.hpp"
 #include "skein/v1/worker.pb.h"
@@ -16,7 +17,8 @@ ClusterTransport::ClusterTransport(FrameSender send, std::string node,
       node_(std::move(node)),
       options_(std::move(options)),
       window_(options_.window, options_.window_bytes),
-      queue_([this](std::vector<skein::v1::Task>& tasks) { drain(tasks); }) {}
+      queue_([this](std::vector<skein::v1::Task>& tasks) { drain(tasks); }),
+      deltas_([this](std::vector<Delta>& deltas) { drain_deltas(deltas); }) {}
 
 ClusterTransport::~ClusterTransport() = default;
 
@@ -110,14 +112,7 @@ void ClusterTransport::drain(std::vector<skein::v1::Task>& tasks) {
     msg.SerializeToString(&payload);
     batch->clear_tasks();
     bytes = 0;
-    frames_.fetch_add(1, std::memory_order_relaxed);
-    // A full socket buffer blocks the write; let the P go meanwhile.
-    absl::Status s = blocking([&] { return send_(payload); });
-    if (!s.ok()) {
-      on_link_lost("cannot write to it: " + std::string(s.message()));
-      return false;
-    }
-    return true;
+    return write(payload);
   };
   for (skein::v1::Task& t : tasks) {
     bytes += t.args().size();
@@ -131,6 +126,76 @@ void ClusterTransport::drain(std::vector<skein::v1::Task>& tasks) {
   }
   if (batch->tasks_size() > 0) {
     flush();
+  }
+}
+
+bool ClusterTransport::write(const std::string& payload) {
+  frames_.fetch_add(1, std::memory_order_relaxed);
+  // A full socket buffer blocks the write; let the P go meanwhile.
+  absl::Status s = blocking([&] { return send_(payload); });
+  if (!s.ok()) {
+    on_link_lost("cannot write to it: " + std::string(s.message()));
+    return false;
+  }
+  return true;
+}
+
+void ClusterTransport::send_wg_delta(const detail::GroupOwner& owner, std::uint64_t group_id,
+                                     std::int64_t delta) {
+  if (broken()) {
+    deltas_dropped_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  deltas_sent_.fetch_add(1, std::memory_order_relaxed);
+  Delta d{owner, group_id, delta};
+  if (goroutine_id() != 0) {
+    deltas_.push(std::move(d));
+  } else {
+    deltas_.push_deferred(std::move(d));
+  }
+}
+
+void ClusterTransport::drain_deltas(std::vector<Delta>& deltas) {
+  if (broken()) {
+    deltas_dropped_.fetch_add(deltas.size(), std::memory_order_relaxed);
+    return;
+  }
+  // One batch per owner, in the order the deltas came (per sender order is
+  // what the wire promises); a drain round rarely holds more than one owner.
+  std::vector<skein::v1::WorkerToAgent> msgs;
+  std::vector<const detail::GroupOwner*> owners;
+  for (const Delta& d : deltas) {
+    std::size_t i = 0;
+    while (i < owners.size() && !(*owners[i] == d.owner)) {
+      ++i;
+    }
+    if (i == owners.size()) {
+      owners.push_back(&d.owner);
+      auto* b = msgs.emplace_back().mutable_wg_deltas();
+      b->mutable_owner()->set_node_id(d.owner.node_id);
+      b->mutable_owner()->set_worker_id(d.owner.worker_id);
+    }
+    auto* wd = msgs[i].mutable_wg_deltas()->add_deltas();
+    wd->set_group_id(d.group_id);
+    wd->set_delta(d.delta);
+  }
+  std::string payload;
+  for (const auto& m : msgs) {
+    payload.clear();
+    m.SerializeToString(&payload);
+    if (!write(payload)) {
+      return;
+    }
+  }
+}
+
+void ClusterTransport::on_wg_deltas(const skein::v1::WaitGroupDeltaBatch& batch) {
+  deltas_received_.fetch_add(static_cast<std::uint64_t>(batch.deltas_size()),
+                             std::memory_order_relaxed);
+  for (const skein::v1::WaitGroupDelta& d : batch.deltas()) {
+    if (d.delta() != 0) {
+      detail::apply_wait_group_delta(d.group_id(), d.delta());
+    }
   }
 }
 
@@ -198,6 +263,9 @@ ClusterTransport::Counters ClusterTransport::counters() const {
   c.refused = refused_.load(std::memory_order_relaxed);
   c.results = results_.load(std::memory_order_relaxed);
   c.unowned_results = unowned_results_.load(std::memory_order_relaxed);
+  c.deltas_sent = deltas_sent_.load(std::memory_order_relaxed);
+  c.deltas_dropped = deltas_dropped_.load(std::memory_order_relaxed);
+  c.deltas_received = deltas_received_.load(std::memory_order_relaxed);
   return c;
 }
 

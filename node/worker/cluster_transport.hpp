@@ -43,6 +43,7 @@
 
 #include "remote/owner_table.hpp"
 #include "remote/transport.hpp"
+#include "skein/dist_waitgroup.hpp"
 #include "skein/v1/task.pb.h"
 #include "worker/combining_queue.hpp"
 #include "worker/flight_budget.hpp"
@@ -65,6 +66,9 @@ struct ClusterTransportOptions {
   std::size_t inline_below = 64;
   // Names the agent in errors: "node agent of n1 (/run/.../agent.sock)".
   std::string agent_description = "node agent";
+  // This connection's id at the agent (HelloAck.worker_id): with the node id,
+  // this process's identity as the owner of DistWaitGroups.
+  std::uint64_t worker_id = 0;
 };
 
 class ClusterTransport final : public detail::TaskTransport {
@@ -77,6 +81,9 @@ class ClusterTransport final : public detail::TaskTransport {
     std::uint64_t refused = 0;          // refused at submit (too large, link lost)
     std::uint64_t results = 0;          // results received
     std::uint64_t unowned_results = 0;  // results before any submit (dropped)
+    std::uint64_t deltas_sent = 0;      // wait-group deltas handed to the queue
+    std::uint64_t deltas_dropped = 0;   // not sent: the link was lost
+    std::uint64_t deltas_received = 0;  // applied through the registry (or dropped there)
   };
 
   ClusterTransport(FrameSender send, std::string node, ClusterTransportOptions options);
@@ -88,6 +95,18 @@ class ClusterTransport final : public detail::TaskTransport {
   void submit(detail::TaskSpec spec, detail::CompletionSink& sink) override;
   bool can_lose_tasks() const override { return true; }
   std::string_view node_name() const override { return node_; }
+  detail::GroupOwner owner_identity() const override { return {node_, options_.worker_id}; }
+  // A DistWaitGroup add/done for a group another process owns: queued as a
+  // WaitGroupDelta for that owner and sent as WorkerToAgent.wg_deltas (one
+  // WaitGroupDeltaBatch per owner per frame). At most once (docs/wire.md "Wait
+  // groups"): dropped, and counted, once the link is lost. From a goroutine it
+  // may write the frame itself; from any other thread the background writer
+  // does.
+  void send_wg_delta(const detail::GroupOwner& owner, std::uint64_t group_id,
+                     std::int64_t delta) override;
+
+  // Reader thread: deltas other processes sent for groups this one owns.
+  void on_wg_deltas(const skein::v1::WaitGroupDeltaBatch& batch);
 
   // Reader thread: outcomes of tasks this process owns.
   void on_results(skein::v1::ResultBatch& batch);
@@ -99,10 +118,20 @@ class ClusterTransport final : public detail::TaskTransport {
   std::uint32_t window() const { return options_.window; }
   // Waits until every queued task was written (or dropped); a thread, not a
   // goroutine. For an orderly teardown (tests); a worker never tears down.
-  void wait_idle() { queue_.wait_idle(); }
+  void wait_idle() {
+    queue_.wait_idle();
+    deltas_.wait_idle();
+  }
 
  private:
   void drain(std::vector<skein::v1::Task>& tasks);
+  struct Delta {
+    detail::GroupOwner owner;
+    std::uint64_t group_id = 0;
+    std::int64_t delta = 0;
+  };
+  void drain_deltas(std::vector<Delta>& deltas);
+  bool write(const std::string& payload);
   void refuse(detail::TaskSpec& spec, detail::CompletionSink& sink, TaskError error,
               std::string message);
   bool take_local_slot();
@@ -126,10 +155,12 @@ class ClusterTransport final : public detail::TaskTransport {
   std::unordered_map<std::uint64_t, std::uint64_t> windowed_;
   std::atomic<int> local_running_{0};
 
-  CombiningQueue<skein::v1::Task> queue_;
+  std::atomic<std::uint64_t> sent_{0}, frames_{0}, ran_locally_{0}, refused_{0}, results_{0},
+      unowned_results_{0}, deltas_sent_{0}, deltas_dropped_{0}, deltas_received_{0};
 
-  std::atomic<std::uint64_t> sent_{0}, frames_{0}, window_waits_{0}, ran_locally_{0}, refused_{0},
-      results_{0}, unowned_results_{0};
+  // Last: their background writers use the members above until joined.
+  CombiningQueue<skein::v1::Task> queue_;
+  CombiningQueue<Delta> deltas_;
 };
 
 }  // namespace skein::node

@@ -15,8 +15,9 @@
 //     task the agent places here (TaskRunner) until Terminate or the end of
 //     the socket, then returns 0. Its tasks may spawn tasks of their own,
 //     which this process then owns.
-// The link's reader thread dispatches AgentToWorker frames: results to the
-// transport, tasks to the runner, Terminate to the stop signal. While it
+// The link's reader thread dispatches AgentToWorker frames: results and
+// wait-group deltas to the transport, tasks to the runner, Terminate to the
+// stop signal. While it
 // runs it counts as an external waker, so a main goroutine waiting for remote
 // results is not mistaken for a deadlock.
 //
@@ -79,9 +80,11 @@ int procs_of(Runtime& runtime) {
 }
 
 node::ClusterTransportOptions transport_options(Runtime& runtime, const std::string& node,
+                                                std::uint64_t worker_id,
                                                 const cluster::WorkerContext& ctx) {
   node::ClusterTransportOptions o;
   o.local_slots = procs_of(runtime);
+  o.worker_id = worker_id;
   o.agent_description = "node agent";
   if (!node.empty()) {
     o.agent_description += " of " + node;
@@ -135,8 +138,8 @@ int cluster_aware_run(int /*argc*/, char** /*argv*/, std::function<int()>& main_
   }
   const std::string node = !link->node_id().empty() ? link->node_id() : ctx->node_id;
   node::FrameSender send = [link](std::string_view payload) { return link->send(payload); };
-  auto owned =
-      std::make_unique<node::ClusterTransport>(send, node, transport_options(runtime, node, *ctx));
+  auto owned = std::make_unique<node::ClusterTransport>(
+      send, node, transport_options(runtime, node, link->worker_id(), *ctx));
   node::ClusterTransport* transport = owned.get();
   detail::install_transport(std::move(owned));
   transport->attach(&detail::process_owner_table());
@@ -164,6 +167,9 @@ int cluster_aware_run(int /*argc*/, char** /*argv*/, std::function<int()>& main_
               } else if (!dropped_tasks.exchange(true)) {
                 std::fprintf(stderr, "skein: the node agent sent tasks to a driver; dropped\n");
               }
+              break;
+            case skein::v1::AgentToWorker::kWgDeltas:
+              transport->on_wg_deltas(m.wg_deltas());
               break;
             case skein::v1::AgentToWorker::kTerminate:
               if (driver) {

@@ -486,6 +486,68 @@ TEST(ClusterTransport, SpawnsFromManyGoroutinesShareFramesWhenTheSocketIsBusy) {
   });
 }
 
+TEST(ClusterTransport, WaitGroupDeltasGoOutPerOwnerAndComeInToTheGroup) {
+  FakeAgent agent;
+  in_runtime(2, [&] {
+    Worker w(agent);
+    ASSERT_TRUE(w.connected().ok());
+    const detail::GroupOwner me = w.transport().owner_identity();
+    EXPECT_EQ(me.node_id, "n-test");  // HelloAck
+    EXPECT_EQ(me.worker_id, 7u);
+
+    // Out: add/done on groups of two other owners, from a goroutine.
+    const detail::GroupOwner a{"n1", 3};
+    const detail::GroupOwner b{"n2", 9};
+    w.transport().send_wg_delta(a, 11, 2);
+    w.transport().send_wg_delta(b, 12, -1);
+    w.transport().send_wg_delta(a, 11, -1);
+    std::map<std::pair<std::string, std::uint64_t>, std::vector<std::int64_t>> got;
+    int n = 0;
+    while (n < 3) {
+      auto m = blocking([&] { return agent.next(5s); });
+      ASSERT_TRUE(m.has_value()) << "deltas missing; got " << n;
+      ASSERT_TRUE(m->has_wg_deltas()) << m->ShortDebugString();
+      const auto& batch = m->wg_deltas();
+      for (const auto& d : batch.deltas()) {
+        got[{batch.owner().node_id(), batch.owner().worker_id()}].push_back(
+            static_cast<std::int64_t>(d.group_id()) * 100 + d.delta());
+        ++n;
+      }
+    }
+    EXPECT_EQ(got[std::make_pair(std::string("n1"), std::uint64_t{3})],
+              (std::vector<std::int64_t>{1102, 1099}));  // group 11: +2 then -1, in order
+    EXPECT_EQ(got[std::make_pair(std::string("n2"), std::uint64_t{9})],
+              (std::vector<std::int64_t>{1199}));  // group 12: -1
+
+    // In: another process's done() for a group this one owns.
+    DistWaitGroup wg;
+    wg.add(2);
+    const std::uint64_t id = wg.state()->registry_id();
+    skein::v1::AgentToWorker in;
+    auto* batch = in.mutable_wg_deltas();
+    batch->mutable_owner()->set_node_id("n-test");
+    batch->mutable_owner()->set_worker_id(7);
+    for (int i = 0; i < 2; ++i) {
+      auto* d = batch->add_deltas();
+      d->set_group_id(id);
+      d->set_delta(-1);
+    }
+    ASSERT_TRUE(agent.send(in));
+    EXPECT_TRUE(wg.wait_for(5s));
+    EXPECT_EQ(wg.count(), 0);
+    EXPECT_EQ(w.transport().counters().deltas_received, 2u);
+
+    // After the link is lost, deltas are dropped (at most once), not queued.
+    agent.hang_up();
+    for (int i = 0; i < 200 && !w.transport().broken(); ++i) {
+      sleep_for(5ms);
+    }
+    ASSERT_TRUE(w.transport().broken());
+    w.transport().send_wg_delta(a, 11, -1);
+    EXPECT_EQ(w.transport().counters().deltas_dropped, 1u);
+  });
+}
+
 TEST(TaskRunner, RunsPlacedTasksAndReturnsOneResultBatchPerOwner) {
   FakeAgent agent;
   in_runtime(2, [&] {

@@ -44,6 +44,7 @@ class Worker {
     connected_ = link_->connect();
     FrameSender send = [l = link_.get()](std::string_view p) { return l->send(p); };
     options.agent_description = "node agent of test";
+    options.worker_id = link_->worker_id();
     transport_ = std::make_unique<ClusterTransport>(send, link_->node_id(), options);
     table_ = std::make_unique<detail::OwnerTable>(*transport_);
     transport_->attach(table_.get());
@@ -55,6 +56,8 @@ class Worker {
               transport_->on_results(*m.mutable_results());
             } else if (m.has_tasks()) {
               runner_->on_tasks(*m.mutable_tasks());
+            } else if (m.has_wg_deltas()) {
+              transport_->on_wg_deltas(m.wg_deltas());
             }
           },
           [this](const absl::Status& s) { transport_->on_link_lost(std::string(s.message())); });
