@@ -38,6 +38,10 @@ bool same_stream(const skein::v1::AgentMessage& a, const skein::v1::AgentMessage
     return a.tasks().job_id() == b.tasks().job_id() &&
            same_owner(a.tasks().owner(), b.tasks().owner());
   }
+  if (a.has_wg_deltas()) {
+    return a.wg_deltas().job_id() == b.wg_deltas().job_id() &&
+           same_owner(a.wg_deltas().owner(), b.wg_deltas().owner());
+  }
   return a.results().job_id() == b.results().job_id() &&
          same_owner(a.results().owner(), b.results().owner());
 }
@@ -132,6 +136,11 @@ void CoordinatorClient::enqueue_task_locked(skein::v1::AgentMessage m, std::size
       for (auto& t : *m.mutable_tasks()->mutable_tasks()) {
         dst->Add(std::move(t));
       }
+    } else if (m.has_wg_deltas()) {
+      auto* dst = it->msg.mutable_wg_deltas()->mutable_deltas();
+      for (auto& d : *m.mutable_wg_deltas()->mutable_deltas()) {
+        dst->Add(std::move(d));
+      }
     } else {
       auto* dst = it->msg.mutable_results()->mutable_results();
       for (auto& r : *m.mutable_results()->mutable_results()) {
@@ -161,6 +170,16 @@ void CoordinatorClient::send_results(skein::v1::ResultBatch batch) {
   const std::size_t bytes = batch.ByteSizeLong();
   skein::v1::AgentMessage m;
   *m.mutable_results() = std::move(batch);
+  std::lock_guard<std::mutex> lock(mu_);
+  enqueue_task_locked(std::move(m), entries, bytes);
+  wake_writer_locked();
+}
+
+void CoordinatorClient::send_wg_deltas(skein::v1::WaitGroupDeltaBatch batch) {
+  const std::size_t entries = static_cast<std::size_t>(batch.deltas_size());
+  const std::size_t bytes = batch.ByteSizeLong();
+  skein::v1::AgentMessage m;
+  *m.mutable_wg_deltas() = std::move(batch);
   std::lock_guard<std::mutex> lock(mu_);
   enqueue_task_locked(std::move(m), entries, bytes);
   wake_writer_locked();
@@ -277,6 +296,11 @@ absl::Status CoordinatorClient::run_stream() {
             handlers_.results(std::move(*msg.mutable_results()));
           }
           break;
+        case skein::v1::CoordinatorMessage::kWgDeltas:
+          if (handlers_.wg_deltas) {
+            handlers_.wg_deltas(std::move(*msg.mutable_wg_deltas()));
+          }
+          break;
         default:
           break;  // newer coordinator: ignore what we do not know
       }
@@ -326,7 +350,16 @@ absl::Status CoordinatorClient::run_stream() {
       write_ok = stream->Write(q.msg);
       if (write_ok) {
         task_writes_.fetch_add(1, std::memory_order_relaxed);
-        recent.remember(q, Clock::now());
+        // Deltas are not idempotent: a resent one would count twice at the
+        // group's owner, so they are not kept for a resend (at most once).
+        if (!q.msg.has_wg_deltas()) {
+          recent.remember(q, Clock::now());
+        }
+      } else if (q.msg.has_wg_deltas()) {
+        // The coordinator may have it already, and a duplicate delta is not
+        // harmless: dropped (at most once, docs/wire.md "Wait groups").
+        logger("node")->warn("{} wait-group delta(s) of job {} may be lost with the stream",
+                             q.entries, q.msg.wg_deltas().job_id());
       } else {
         // Re-sent on the next stream: the coordinator may have it already,
         // and a duplicate is harmless where a loss is not.

@@ -30,7 +30,11 @@
 // bounded in estimated memory (max_queued_task_bytes; wire bytes plus
 // kEntryMemoryBytes per entry): tasks_ready() turns false at the bound, and
 // the worker socket stops reading workers. Incoming TaskBatch / ResultBatch
-// go to the tasks / results handlers.
+// go to the tasks / results handlers. DistWaitGroup deltas (WaitGroupDeltaBatch)
+// ride the same queue and merge the same way, but are neither kept for a
+// resend nor re-queued after a failed Write: a duplicate delta would count
+// twice at the group's owner, so they are delivered at most once. Incoming
+// ones go to the wg_deltas handler.
 //
 // Outbox. JobEvents and LogChunks share one FIFO, so a job's output always
 // precedes its exit event (the coordinator ends followed log streams at the
@@ -96,6 +100,8 @@ struct CoordinatorHandlers {
   // thread; may wait briefly for a worker to make room, never indefinitely).
   std::function<void(skein::v1::TaskBatch)> tasks;
   std::function<void(skein::v1::ResultBatch)> results;
+  // DistWaitGroup deltas for group owners on this node (reader thread).
+  std::function<void(skein::v1::WaitGroupDeltaBatch)> wg_deltas;
 };
 
 class CoordinatorClient {
@@ -119,6 +125,10 @@ class CoordinatorClient {
   // filled in; outcomes of tasks run here (or lost here).
   void send_tasks(skein::v1::TaskBatch batch);
   void send_results(skein::v1::ResultBatch batch);
+  // DistWaitGroup deltas from a worker here, job_id filled in. They share
+  // the task queue (ordered with the sender's other task traffic) but, not
+  // being idempotent, are never re-sent after a broken stream: at most once.
+  void send_wg_deltas(skein::v1::WaitGroupDeltaBatch batch);
   // Whether more task traffic may be queued now.
   bool tasks_ready() const;
   // Task messages written so far / merged into a queued message.
@@ -158,7 +168,7 @@ class CoordinatorClient {
   void wake_writer_locked();
 
   struct QueuedTask {
-    skein::v1::AgentMessage msg;  // tasks or results
+    skein::v1::AgentMessage msg;  // tasks, results or wg_deltas
     std::size_t entries = 0;
     std::size_t bytes = 0;
   };

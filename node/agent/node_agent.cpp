@@ -152,6 +152,9 @@ absl::Status NodeAgent::start() {
     tasks_->results(w, b);
     client_->send_results(std::move(b));
   };
+  wh.wg_deltas = [this](skein::v1::WaitGroupDeltaBatch b) {
+    client_->send_wg_deltas(std::move(b));
+  };
   wh.gone = [this](const WorkerInfo& w) { tasks_->gone(w); };
   wh.upstream_ready = [this] { return client_->tasks_ready(); };
   server_ = std::make_unique<WorkerServer>(
@@ -199,6 +202,7 @@ absl::Status NodeAgent::start() {
   h.running_jobs = [this] { return running_job_ids(); };
   h.tasks = [this](skein::v1::TaskBatch b) { tasks_->tasks(std::move(b)); };
   h.results = [this](skein::v1::ResultBatch b) { route_results(std::move(b)); };
+  h.wg_deltas = [this](skein::v1::WaitGroupDeltaBatch b) { route_wg_deltas(std::move(b)); };
   // Built before the socket starts (its handlers use it), started after.
   client_ = std::make_unique<CoordinatorClient>(std::move(co), std::move(h));
   if (absl::Status s = server_->start(); !s.ok()) {
@@ -472,6 +476,30 @@ absl::StatusOr<pid_t> NodeAgent::launch_task_worker(std::uint64_t job_id,
   spec.limits = config_.worker_limits;
   spec.on_started = std::move(on_started);
   return supervisor_->launch(std::move(spec));
+}
+
+void NodeAgent::route_wg_deltas(skein::v1::WaitGroupDeltaBatch batch) {
+  const std::size_t n = static_cast<std::size_t>(batch.deltas_size());
+  std::string why;
+  if (batch.owner().node_id() != client_->node_id()) {
+    why = absl::StrCat("group owner is on node ", batch.owner().node_id(), ", not here");
+  } else {
+    const std::uint64_t worker_id = batch.owner().worker_id();
+    skein::v1::AgentToWorker m;
+    *m.mutable_wg_deltas() = std::move(batch);
+    absl::Status s =
+        server_->send(worker_id, m, std::chrono::steady_clock::now() + kDownstreamWait);
+    if (s.ok()) {
+      return;
+    }
+    why = std::string(s.message());
+  }
+  // The group's owner exited: its group is gone too. Logged at powers of two.
+  const std::uint64_t before = dropped_wg_deltas_.fetch_add(n);
+  const std::uint64_t after = before + n;
+  if (std::bit_floor(after) > std::bit_floor(before) || before == 0) {
+    logger("node")->info("dropped {} wait-group delta(s) so far; latest: {}", after, why);
+  }
 }
 
 void NodeAgent::route_results(skein::v1::ResultBatch batch) {

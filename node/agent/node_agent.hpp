@@ -18,7 +18,10 @@
 // Task dispatch (docs/wire.md "Task dispatch"), as the owner's agent:
 // TaskBatches from any worker go up with the owner filled in (WorkerServer);
 // ResultBatches from the coordinator go to the owner's connection by
-// worker_id (dropped and counted if it is gone). As the target agent: see
+// worker_id (dropped and counted if it is gone). DistWaitGroup deltas take
+// the same two paths (docs/wire.md "Wait groups"): up from any worker with
+// job_id filled in, down to the group owner's connection by worker_id
+// (dropped and counted if gone). As the target agent: see
 // task_host.hpp. Only the driver's exit is a JobEvent; a task worker's exit
 // is a system line in the job's log. run() blocks until SIGTERM/SIGINT or a Shutdown
 // command, then stops everything; no worker outlives the agent (the
@@ -80,6 +83,7 @@ class NodeAgent : private OutputSink {
   absl::StatusOr<pid_t> launch_task_worker(std::uint64_t job_id,
                                            std::function<void(pid_t)> on_started);
   void route_results(skein::v1::ResultBatch batch);
+  void route_wg_deltas(skein::v1::WaitGroupDeltaBatch batch);
   void log_system(std::uint64_t job_id, const std::string& line);
   void on_cancel_job(const skein::v1::CancelJobCommand& cmd);
   void on_node_lost(const std::string& why);
@@ -110,7 +114,8 @@ class NodeAgent : private OutputSink {
 
   std::mutex logs_mu_;  // guards logs_ (supervisor thread and task launcher)
   std::map<std::string, std::unique_ptr<JobLog>> logs_;
-  std::atomic<std::uint64_t> dropped_results_{0};  // owner connection gone
+  std::atomic<std::uint64_t> dropped_results_{0};    // owner connection gone
+  std::atomic<std::uint64_t> dropped_wg_deltas_{0};  // group owner's connection gone
 
   std::mutex mu_;                         // guards the members below
   std::set<std::uint64_t> starting_;      // StartJob being fetched/launched

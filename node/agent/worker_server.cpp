@@ -418,6 +418,22 @@ void WorkerServer::on_frame(Conn& c, skein::v1::WorkerToAgent& msg) {
       handlers_.results(c.info, std::move(batch));
       break;
     }
+    case skein::v1::WorkerToAgent::kWgDeltas: {
+      skein::v1::WaitGroupDeltaBatch& batch = *msg.mutable_wg_deltas();
+      if (batch.deltas_size() == 0 || !handlers_.wg_deltas) {
+        break;
+      }
+      if (batch.owner().node_id().empty() || batch.owner().worker_id() == 0) {
+        logger("node")->warn(
+            "worker pid {} (job {}) sent {} wait-group delta(s) without an owner; dropped",
+            c.peer_pid, c.info.job_id, batch.deltas_size());
+        break;
+      }
+      // The job is this connection's, whatever the worker wrote.
+      batch.set_job_id(c.info.job_id);
+      handlers_.wg_deltas(std::move(batch));
+      break;
+    }
     default:
       break;  // a hello twice, or a newer worker: nothing to do
   }

@@ -8,8 +8,11 @@
 //   worker -> agent: StatsSample (kept, the heartbeat forwards the latest),
 //                    TaskBatch (job_id and owner are filled in here from the
 //                    validated hello: a worker cannot speak for another one),
-//                    ResultBatch (job_id filled in here);
-//   agent -> worker: TaskBatch / ResultBatch through send().
+//                    ResultBatch (job_id filled in here),
+//                    WaitGroupDeltaBatch (job_id filled in here; owner is
+//                    the group's, so it is kept);
+//   agent -> worker: TaskBatch / ResultBatch / WaitGroupDeltaBatch through
+//                    send().
 //
 // Trust: the socket is mode 0600 in the agent's private work directory, and a
 // hello is accepted only if the kernel-reported peer pid (SO_PEERCRED) belongs
@@ -80,6 +83,9 @@ struct WorkerServerHandlers {
   std::function<void(skein::v1::TaskBatch)> tasks;
   // Outcomes from a worker, job_id filled in.
   std::function<void(const WorkerInfo&, skein::v1::ResultBatch)> results;
+  // DistWaitGroup deltas from a worker for a group owned elsewhere, job_id
+  // filled in (owner is the group's, as the worker wrote it).
+  std::function<void(skein::v1::WaitGroupDeltaBatch)> wg_deltas;
   // The connection is gone (after a hello).
   std::function<void(const WorkerInfo&)> gone;
   // False: stop reading worker sockets for now (rechecked every
