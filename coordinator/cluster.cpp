@@ -599,7 +599,7 @@ void Cluster::detach(const std::string& node_id, NodeSession* session) {
   // driver StartJobs are redone by attach() itself.
   size_t resent = 0;
   for (auto& m : session->take_unsent()) {
-    if (m.has_tasks() || m.has_results() || m.has_cancel_job() ||
+    if (m.has_tasks() || m.has_results() || m.has_wg_deltas() || m.has_cancel_job() ||
         (m.has_start_job() && !m.start_job().driver())) {
       resent += send_to_node_locked(node_id, std::move(m)) ? 1 : 0;
     }
@@ -716,6 +716,12 @@ absl::Status Cluster::on_agent_message(const std::string& node_id, uint64_t epoc
         status = membership_.touch(node_id, epoch, steady, now);
         if (status.ok()) {
           on_results_locked(node_id, in->mutable_results());
+        }
+        break;
+      case v1::AgentMessage::kWgDeltas:
+        status = membership_.touch(node_id, epoch, steady, now);
+        if (status.ok()) {
+          on_wg_deltas_locked(in->mutable_wg_deltas());
         }
         break;
       case v1::AgentMessage::kHello:
@@ -966,6 +972,29 @@ void Cluster::on_results_locked(const std::string& node_id, v1::ResultBatch* bat
     task_counters_.results += n;
   } else {
     task_counters_.results_dropped += n;  // owner's node dead: its owners are too
+  }
+}
+
+void Cluster::on_wg_deltas_locked(v1::WaitGroupDeltaBatch* batch) {
+  const uint64_t n = static_cast<uint64_t>(batch->deltas_size());
+  if (n == 0) {
+    return;
+  }
+  // The same checks as results: a group's owner belongs to a running job and
+  // sits on a node this coordinator has seen.
+  const std::string owner_node = batch->owner().node_id();
+  const v1::JobInfo* job = batch->job_id() == 0 ? nullptr : jobs_.find(batch->job_id());
+  if (job == nullptr || is_terminal(job->state()) || batch->owner().worker_id() == 0 ||
+      !node_index_.contains(owner_node)) {
+    task_counters_.wg_deltas_dropped += n;
+    return;
+  }
+  v1::CoordinatorMessage out;
+  out.mutable_wg_deltas()->Swap(batch);
+  if (send_to_node_locked(owner_node, std::move(out))) {
+    task_counters_.wg_deltas += n;
+  } else {
+    task_counters_.wg_deltas_dropped += n;  // owner's node dead: the group with it
   }
 }
 

@@ -16,7 +16,9 @@
 // nodes, recorded in flight (task_table.hpp), and forwarded as one
 // CoordinatorMessage.tasks per target node; refusals go back to the owner's
 // node in one ResultBatch. Results clear the record and are forwarded to the
-// owner's node. A node's death fails its tasks to their owners (kNodeLost);
+// owner's node. DistWaitGroup deltas (AgentMessage.wg_deltas) go to the
+// node of the group's owner under the same checks as results, and are not
+// recorded anywhere. A node's death fails its tasks to their owners (kNodeLost);
 // a job's end forgets its tasks and cancels its workers on every node.
 //
 // Concurrency and lock order:
@@ -158,8 +160,10 @@ class Cluster {
     uint64_t results = 0;          // results forwarded to their owner's node
     uint64_t results_dropped = 0;  // job over, owner's node gone
     uint64_t node_lost = 0;        // kNodeLost results sent for dead nodes
-    uint64_t parked = 0;           // messages held for a detached live node
-    uint64_t parked_dropped = 0;   // ... dropped: the node died, or over the cap
+    uint64_t wg_deltas = 0;        // DistWaitGroup deltas forwarded to the group owner's node
+    uint64_t wg_deltas_dropped = 0;  // job over or unknown, owner's node unknown or gone
+    uint64_t parked = 0;             // messages held for a detached live node
+    uint64_t parked_dropped = 0;     // ... dropped: the node died, or over the cap
   };
   TaskStats task_stats() const;
   // Tasks this coordinator has placed on `node_id` with no result yet.
@@ -204,6 +208,7 @@ class Cluster {
   void build_view_locked();
   void on_tasks_locked(const std::string& node_id, v1::TaskBatch* batch);
   void on_results_locked(const std::string& node_id, v1::ResultBatch* batch);
+  void on_wg_deltas_locked(v1::WaitGroupDeltaBatch* batch);
   // Every task in flight on `node` goes back to its owner as kNodeLost.
   void fail_tasks_on_node_locked(const v1::NodeInfo& node);
   // A job became terminal: forget its tasks, end its workers on every node.
