@@ -443,9 +443,11 @@ TEST(TaskHostWithProcesses, TasksInAWorkerKilledBySignal9ComeBackAsWorkerLostWit
   ASSERT_TRUE(host.expect(11));
   host.ready(11);
   host.tasks(batch(11, 1, 3));
-  ASSERT_TRUE(eventually([&] { return sup.pids_of("11").size() == 1; }));
+  // Started = the host was told (the supervisor lists the pid from the fork on).
+  ASSERT_TRUE(
+      eventually([&] { return host.jobs_with_workers() == std::vector<std::uint64_t>{11}; }));
+  ASSERT_EQ(sup.pids_of("11").size(), 1u);
   const pid_t pid = sup.pids_of("11")[0];
-  EXPECT_EQ(host.jobs_with_workers(), std::vector<std::uint64_t>{11});
   ASSERT_EQ(::kill(pid, SIGKILL), 0);
   ASSERT_TRUE(eventually([&] {
     std::lock_guard<std::mutex> lock(mu);
