@@ -980,12 +980,13 @@ void Cluster::on_wg_deltas_locked(v1::WaitGroupDeltaBatch* batch) {
   if (n == 0) {
     return;
   }
-  // The same checks as results: a group's owner belongs to a running job and
-  // sits on a node this coordinator has seen.
+  // The checks of results: a group's owner belongs to a running job and sits
+  // on a live node (the owner need not have had a result yet, so its node may
+  // not be indexed here).
   const std::string owner_node = batch->owner().node_id();
   const v1::JobInfo* job = batch->job_id() == 0 ? nullptr : jobs_.find(batch->job_id());
   if (job == nullptr || is_terminal(job->state()) || batch->owner().worker_id() == 0 ||
-      !node_index_.contains(owner_node)) {
+      !membership_.is_alive(owner_node)) {
     task_counters_.wg_deltas_dropped += n;
     return;
   }

@@ -624,5 +624,61 @@ TEST_F(ClusterTasksTest, TwoHundredThousandTasksThroughPlacementAndBack) {
   EXPECT_LT(static_cast<double>(stats.table_bytes) / kTasks, 80.0);
 }
 
+// DistWaitGroup deltas (docs/wire.md "Wait groups"): forwarded to the node of
+// the group's owner, untouched and in order, only while the job runs and only
+// to a node this coordinator knows; nothing is recorded in flight.
+TEST_F(ClusterTasksTest, WaitGroupDeltasGoToTheGroupOwnersNodeWhileTheJobRuns) {
+  Node a = add_node(2), b = add_node(2);
+  uint64_t job = running_job(a);
+  const auto deltas = [&](const std::string& owner_node, uint64_t worker,
+                          std::vector<std::pair<uint64_t, int64_t>> ds, uint64_t job_id) {
+    v1::AgentMessage m;
+    auto* d = m.mutable_wg_deltas();
+    d->set_job_id(job_id);
+    d->mutable_owner()->set_node_id(owner_node);
+    d->mutable_owner()->set_worker_id(worker);
+    for (auto [g, v] : ds) {
+      auto* e = d->add_deltas();
+      e->set_group_id(g);
+      e->set_delta(v);
+    }
+    return m;
+  };
+  const auto wg_msgs = [](const Node& n) {
+    return n.session->of([](const auto& m) { return m.has_wg_deltas(); });
+  };
+  // From b (a task worker there) to the driver's group on a.
+  ASSERT_TRUE(send(b, deltas(a.id(), 7, {{3, -1}, {3, 2}, {9, -5}}, job)).ok());
+  auto to_a = wg_msgs(a);
+  ASSERT_EQ(to_a.size(), 1u);
+  const auto& w = to_a[0].wg_deltas();
+  EXPECT_EQ(w.job_id(), job);
+  EXPECT_EQ(w.owner().node_id(), a.id());
+  EXPECT_EQ(w.owner().worker_id(), 7u);
+  ASSERT_EQ(w.deltas_size(), 3);
+  EXPECT_EQ(w.deltas(0).group_id(), 3u);
+  EXPECT_EQ(w.deltas(0).delta(), -1);
+  EXPECT_EQ(w.deltas(1).delta(), 2);
+  EXPECT_EQ(w.deltas(2).group_id(), 9u);
+  EXPECT_EQ(w.deltas(2).delta(), -5);
+  EXPECT_TRUE(wg_msgs(b).empty());
+  EXPECT_EQ(cluster_->task_stats().in_flight, 0u);
+  EXPECT_EQ(cluster_->task_stats().wg_deltas, 3u);
+
+  // Unknown job, unknown owner node, no owner worker: dropped and counted.
+  ASSERT_TRUE(send(b, deltas(a.id(), 7, {{3, -1}}, job + 100)).ok());
+  ASSERT_TRUE(send(b, deltas("no-such-node", 7, {{3, -1}}, job)).ok());
+  ASSERT_TRUE(send(b, deltas(a.id(), 0, {{3, -1}}, job)).ok());
+  EXPECT_EQ(wg_msgs(a).size(), 1u);
+  EXPECT_EQ(cluster_->task_stats().wg_deltas_dropped, 3u);
+
+  // The job ended: nobody waits on its groups any more.
+  event(a, job, v1::JOB_EVENT_KIND_EXITED, 0);
+  ASSERT_TRUE(send(b, deltas(a.id(), 7, {{3, -1}, {4, -1}}, job)).ok());
+  EXPECT_EQ(wg_msgs(a).size(), 1u);
+  EXPECT_EQ(cluster_->task_stats().wg_deltas_dropped, 5u);
+  EXPECT_EQ(cluster_->task_stats().wg_deltas, 3u);
+}
+
 }  // namespace
 }  // namespace skein::coordinator
