@@ -179,6 +179,7 @@ struct Seen {
   std::vector<WorkerInfo> hellos;
   std::vector<skein::v1::TaskBatch> tasks;
   std::vector<std::pair<WorkerInfo, skein::v1::ResultBatch>> results;
+  std::vector<skein::v1::WaitGroupDeltaBatch> wg_deltas;
   std::vector<WorkerInfo> gone;
   std::atomic<bool> ready{true};
 
@@ -197,6 +198,10 @@ struct Seen {
     h.results = [this](const WorkerInfo& w, skein::v1::ResultBatch b) {
       std::lock_guard<std::mutex> lock(mu);
       results.emplace_back(w, std::move(b));
+    };
+    h.wg_deltas = [this](skein::v1::WaitGroupDeltaBatch b) {
+      std::lock_guard<std::mutex> lock(mu);
+      wg_deltas.push_back(std::move(b));
     };
     h.gone = [this](const WorkerInfo& w) {
       std::lock_guard<std::mutex> lock(mu);
@@ -283,6 +288,44 @@ TEST_F(WorkerServerTest, ResultsFromAWorkerKeepTheirOwnerAndCarryTheConnectionsJ
   EXPECT_EQ(got.job_id(), 8u);
   EXPECT_EQ(got.owner().node_id(), "node-3");
   EXPECT_EQ(got.owner().worker_id(), 17u);
+  EXPECT_EQ(server.connected(), 1u);
+}
+
+// DistWaitGroup deltas: the owner is the group's (kept as the worker wrote
+// it), the job is the connection's; deltas without an owner are dropped.
+TEST_F(WorkerServerTest, WaitGroupDeltasKeepTheGroupOwnerAndCarryTheConnectionsJob) {
+  Seen seen;
+  WorkerServer server(path_, 1000ms, seen.handlers());
+  ASSERT_TRUE(server.start().ok());
+  auto [fd, ack] = join(8);
+  skein::v1::WorkerToAgent m;
+  auto* b = m.mutable_wg_deltas();
+  b->set_job_id(999);  // a lie
+  b->mutable_owner()->set_node_id("node-3");
+  b->mutable_owner()->set_worker_id(17);
+  auto* d = b->add_deltas();
+  d->set_group_id(4);
+  d->set_delta(-1);
+  skein::v1::WorkerToAgent orphan;
+  orphan.mutable_wg_deltas()->add_deltas()->set_delta(1);
+  ASSERT_TRUE(write_frame(fd.get(), orphan.SerializeAsString()).ok());
+  ASSERT_TRUE(write_frame(fd.get(), m.SerializeAsString()).ok());
+  ASSERT_TRUE(eventually([&] { return seen.with([&] { return seen.wg_deltas.size() == 1; }); }));
+  const auto got = seen.with([&] { return seen.wg_deltas[0]; });
+  EXPECT_EQ(got.job_id(), 8u);
+  EXPECT_EQ(got.owner().node_id(), "node-3");
+  EXPECT_EQ(got.owner().worker_id(), 17u);
+  ASSERT_EQ(got.deltas_size(), 1);
+  EXPECT_EQ(got.deltas(0).group_id(), 4u);
+  EXPECT_EQ(got.deltas(0).delta(), -1);
+  // The owner's side: send() delivers AgentToWorker.wg_deltas by worker id.
+  skein::v1::AgentToWorker down;
+  *down.mutable_wg_deltas() = got;
+  ASSERT_TRUE(server.send(ack.worker_id(), down, in(1s)).ok());
+  const skein::v1::AgentToWorker read = read_msg(fd.get());
+  ASSERT_TRUE(read.has_wg_deltas());
+  EXPECT_EQ(read.wg_deltas().deltas(0).delta(), -1);
+  EXPECT_EQ(seen.with([&] { return seen.wg_deltas.size(); }), 1u);
   EXPECT_EQ(server.connected(), 1u);
 }
 
