@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -54,7 +55,7 @@ class RecordingGateway final : public skein::v1::NodeGateway::Service {
         std::this_thread::sleep_for(read_delay);
       }
       std::lock_guard<std::mutex> lock(mu);
-      if (m.has_tasks() || m.has_results()) {
+      if (m.has_tasks() || m.has_results() || m.has_wg_deltas()) {
         got.push_back(m);
         arrival.push_back(Clock::now());
       }
@@ -70,6 +71,18 @@ class RecordingGateway final : public skein::v1::NodeGateway::Service {
                                                   : m.results().results_size());
     }
     return n;
+  }
+
+  // Wait-group delta entries received, summed per group id.
+  std::map<std::uint64_t, std::int64_t> wg_sums() {
+    std::lock_guard<std::mutex> lock(mu);
+    std::map<std::uint64_t, std::int64_t> out;
+    for (const auto& m : got) {
+      for (const auto& d : m.wg_deltas().deltas()) {
+        out[d.group_id()] += d.delta();
+      }
+    }
+    return out;
   }
 
   std::chrono::milliseconds read_delay{0};
@@ -247,6 +260,51 @@ TEST_F(CoordinatorClientTest, WhatWasWrittenJustBeforeTheStreamBrokeIsSentAgain)
       EXPECT_EQ(t.task_id(), want++);
     }
   }
+}
+
+// Wait-group deltas share the task queue but are not idempotent: after the
+// stream breaks the tasks written just before are sent again, the deltas are
+// not (a duplicate would count twice at the group's owner).
+TEST_F(CoordinatorClientTest, WaitGroupDeltasAreNeverSentAgainAfterABrokenStream) {
+  start_client();
+  const auto deltas = [](std::uint64_t group, std::int64_t delta) {
+    skein::v1::WaitGroupDeltaBatch b;
+    b.set_job_id(3);
+    b.mutable_owner()->set_node_id("node-2");
+    b.mutable_owner()->set_worker_id(9);
+    auto* d = b.add_deltas();
+    d->set_group_id(group);
+    d->set_delta(delta);
+    return b;
+  };
+  client_->send_tasks(one_task(1, 1));
+  client_->send_wg_deltas(deltas(5, -1));
+  client_->send_wg_deltas(deltas(5, -2));
+  client_->send_wg_deltas(deltas(6, 4));
+  ASSERT_TRUE(eventually([&] {
+    return gateway_->tasks_received() == 1 && gateway_->wg_sums()[5] == -3 &&
+           gateway_->wg_sums()[6] == 4;
+  }));
+  {
+    std::lock_guard<std::mutex> lock(gateway_->mu);
+    for (const auto& m : gateway_->got) {
+      if (m.has_wg_deltas()) {
+        EXPECT_EQ(m.wg_deltas().owner().node_id(), "node-2");
+        EXPECT_EQ(m.wg_deltas().owner().worker_id(), 9u);
+        EXPECT_EQ(m.wg_deltas().job_id(), 3u);
+      }
+    }
+  }
+  const int port = port_;
+  stop_server();
+  start_server(port);
+  // The task comes again; then a fresh delta, queued behind whatever the
+  // client re-sends, marks the point by which old deltas would have arrived.
+  ASSERT_TRUE(eventually([&] { return gateway_->tasks_received() == 1; }, 20s));
+  client_->send_wg_deltas(deltas(7, -1));
+  ASSERT_TRUE(eventually([&] { return gateway_->wg_sums()[7] == -1; }));
+  const auto sums = gateway_->wg_sums();
+  EXPECT_EQ(sums.count(5) + sums.count(6), 0u) << "a delta was sent twice";
 }
 
 }  // namespace
