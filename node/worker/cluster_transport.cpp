@@ -160,10 +160,12 @@ void ClusterTransport::drain_deltas(std::vector<Delta>& deltas) {
     deltas_dropped_.fetch_add(deltas.size(), std::memory_order_relaxed);
     return;
   }
-  // One batch per owner, in the order the deltas came (per sender order is
-  // what the wire promises); a drain round rarely holds more than one owner.
+  // Batches per owner of at most kMaxBatchEntries, in the order the deltas
+  // came (per-sender order is what the wire promises; messages are written in
+  // creation order); a drain round rarely holds more than one owner.
   std::vector<skein::v1::WorkerToAgent> msgs;
   std::vector<const detail::GroupOwner*> owners;
+  std::vector<std::size_t> current;  // owners[i]'s open message in msgs
   for (const Delta& d : deltas) {
     std::size_t i = 0;
     while (i < owners.size() && !(*owners[i] == d.owner)) {
@@ -171,11 +173,19 @@ void ClusterTransport::drain_deltas(std::vector<Delta>& deltas) {
     }
     if (i == owners.size()) {
       owners.push_back(&d.owner);
-      auto* b = msgs.emplace_back().mutable_wg_deltas();
+      current.push_back(msgs.size());
+      msgs.emplace_back();
+    } else if (static_cast<std::size_t>(msgs[current[i]].wg_deltas().deltas_size()) >=
+               kMaxBatchEntries) {
+      current[i] = msgs.size();
+      msgs.emplace_back();
+    }
+    auto* b = msgs[current[i]].mutable_wg_deltas();
+    if (b->deltas_size() == 0) {
       b->mutable_owner()->set_node_id(d.owner.node_id);
       b->mutable_owner()->set_worker_id(d.owner.worker_id);
     }
-    auto* wd = msgs[i].mutable_wg_deltas()->add_deltas();
+    auto* wd = b->add_deltas();
     wd->set_group_id(d.group_id);
     wd->set_delta(d.delta);
   }
