@@ -423,11 +423,13 @@ absl::Status Cluster::wait_nodes(int n, std::chrono::milliseconds timeout) {
   while (Clock::now() < deadline) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
-    skein::v1::ListNodesResponse resp;
-    if (s->ListNodes(&ctx, {}, &resp).ok()) {
+    // Alive and connected: a heartbeat arrived on the node's stream, so the
+    // coordinator can place work there (registered alone is not enough).
+    skein::v1::GetStatsResponse resp;
+    if (s->GetStats(&ctx, {}, &resp).ok()) {
       alive = 0;
-      for (const auto& node : resp.nodes()) {
-        alive += node.state() == skein::v1::NODE_STATE_ALIVE ? 1 : 0;
+      for (const auto& ns : resp.nodes()) {
+        alive += ns.node().state() == skein::v1::NODE_STATE_ALIVE && ns.sampled_unix_ms() > 0;
       }
       if (alive >= n) {
         return absl::OkStatus();

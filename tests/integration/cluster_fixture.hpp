@@ -96,7 +96,7 @@ class Cluster {
   absl::StatusOr<skein::v1::JobInfo> wait_terminal(std::uint64_t job_id,
                                                    std::chrono::milliseconds timeout);
   absl::StatusOr<skein::v1::JobInfo> get_job(std::uint64_t job_id);
-  // Waits until `n` nodes are alive.
+  // Waits until `n` nodes are alive and their agents' streams are attached.
   absl::Status wait_nodes(int n, std::chrono::milliseconds timeout);
 
   // pid of the agent that registered with this hostname ("node-2").
