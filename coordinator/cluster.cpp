@@ -182,11 +182,10 @@ Cluster::Watchers Cluster::watchers_locked(uint64_t job_id) const {
   return out;
 }
 
-void Cluster::send_start_locked(const v1::JobInfo& job) {
-  auto it = sessions_.find(job.driver_node());
-  if (it == sessions_.end()) {
-    return;  // sent when the node's stream attaches
-  }
+namespace {
+
+// StartJob for a job's driver, or (driver = false) for its task workers.
+v1::CoordinatorMessage start_job_message(const v1::JobInfo& job, bool driver) {
   v1::CoordinatorMessage msg;
   auto* start = msg.mutable_start_job();
   start->set_job_id(job.job_id());
@@ -194,8 +193,18 @@ void Cluster::send_start_locked(const v1::JobInfo& job) {
   start->set_binary_size(job.binary_size());
   *start->mutable_args() = job.args();
   start->set_name(job.name());
-  start->set_driver(true);
-  it->second->send(msg);
+  start->set_driver(driver);
+  return msg;
+}
+
+}  // namespace
+
+void Cluster::send_start_locked(const v1::JobInfo& job) {
+  auto it = sessions_.find(job.driver_node());
+  if (it == sessions_.end()) {
+    return;  // sent when the node's stream attaches
+  }
+  it->second->send_owned(start_job_message(job, /*driver=*/true));
 }
 
 void Cluster::send_cancel_locked(const v1::JobInfo& job) {
@@ -797,15 +806,7 @@ void Cluster::build_view_locked() {
 }
 
 void Cluster::send_start_worker_locked(const v1::JobInfo& job, NodeSession* session) {
-  v1::CoordinatorMessage msg;
-  auto* start = msg.mutable_start_job();
-  start->set_job_id(job.job_id());
-  start->set_binary_sha256(job.binary_sha256());
-  start->set_binary_size(job.binary_size());
-  *start->mutable_args() = job.args();
-  start->set_name(job.name());
-  start->set_driver(false);
-  session->send_owned(std::move(msg));
+  session->send_owned(start_job_message(job, /*driver=*/false));
 }
 
 bool Cluster::send_to_node_locked(const std::string& node_id, v1::CoordinatorMessage&& msg) {

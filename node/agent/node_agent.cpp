@@ -479,51 +479,43 @@ absl::StatusOr<pid_t> NodeAgent::launch_task_worker(std::uint64_t job_id,
 }
 
 void NodeAgent::route_wg_deltas(skein::v1::WaitGroupDeltaBatch batch) {
-  const std::size_t n = static_cast<std::size_t>(batch.deltas_size());
-  std::string why;
-  if (batch.owner().node_id() != client_->node_id()) {
-    why = absl::StrCat("group owner is on node ", batch.owner().node_id(), ", not here");
-  } else {
-    const std::uint64_t worker_id = batch.owner().worker_id();
-    skein::v1::AgentToWorker m;
-    *m.mutable_wg_deltas() = std::move(batch);
-    absl::Status s =
-        server_->send(worker_id, m, std::chrono::steady_clock::now() + kDownstreamWait);
-    if (s.ok()) {
-      return;
-    }
-    why = std::string(s.message());
-  }
-  // The group's owner exited: its group is gone too. Logged at powers of two.
-  const std::uint64_t before = dropped_wg_deltas_.fetch_add(n);
-  const std::uint64_t after = before + n;
-  if (std::bit_floor(after) > std::bit_floor(before) || before == 0) {
-    logger("node")->info("dropped {} wait-group delta(s) so far; latest: {}", after, why);
-  }
+  // A delta for an owner that exited: its group is gone too.
+  const skein::v1::TaskOwner owner = batch.owner();
+  const auto n = static_cast<std::size_t>(batch.deltas_size());
+  skein::v1::AgentToWorker m;
+  *m.mutable_wg_deltas() = std::move(batch);
+  deliver_to_owner(owner, m, n, dropped_wg_deltas_, "wait-group delta(s)");
 }
 
 void NodeAgent::route_results(skein::v1::ResultBatch batch) {
-  const std::size_t n = static_cast<std::size_t>(batch.results_size());
+  // A result nobody waits for any more (the owner exited): nothing to do but
+  // count it.
+  const skein::v1::TaskOwner owner = batch.owner();
+  const auto n = static_cast<std::size_t>(batch.results_size());
+  skein::v1::AgentToWorker m;
+  *m.mutable_results() = std::move(batch);
+  deliver_to_owner(owner, m, n, dropped_results_, "result(s)");
+}
+
+void NodeAgent::deliver_to_owner(const skein::v1::TaskOwner& owner,
+                                 const skein::v1::AgentToWorker& m, std::size_t n,
+                                 std::atomic<std::uint64_t>& dropped, const char* what) {
   std::string why;
-  if (batch.owner().node_id() != client_->node_id()) {
-    why = absl::StrCat("owner is on node ", batch.owner().node_id(), ", not here");
+  if (owner.node_id() != client_->node_id()) {
+    why = absl::StrCat("owner is on node ", owner.node_id(), ", not here");
   } else {
-    const std::uint64_t worker_id = batch.owner().worker_id();
-    skein::v1::AgentToWorker m;
-    *m.mutable_results() = std::move(batch);
     absl::Status s =
-        server_->send(worker_id, m, std::chrono::steady_clock::now() + kDownstreamWait);
+        server_->send(owner.worker_id(), m, std::chrono::steady_clock::now() + kDownstreamWait);
     if (s.ok()) {
       return;
     }
     why = std::string(s.message());
   }
-  // A result nobody waits for any more (the owner exited): nothing to do but
-  // count it. Logged at powers of two, so a dead owner cannot flood the log.
-  const std::uint64_t before = dropped_results_.fetch_add(n);
+  // Logged at powers of two, so a dead owner cannot flood the log.
+  const std::uint64_t before = dropped.fetch_add(n);
   const std::uint64_t after = before + n;
   if (std::bit_floor(after) > std::bit_floor(before) || before == 0) {
-    logger("node")->info("dropped {} result(s) so far; latest: {}", after, why);
+    logger("node")->info("dropped {} {} so far; latest: {}", after, what, why);
   }
 }
 

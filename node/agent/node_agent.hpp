@@ -84,6 +84,10 @@ class NodeAgent : private OutputSink {
                                            std::function<void(pid_t)> on_started);
   void route_results(skein::v1::ResultBatch batch);
   void route_wg_deltas(skein::v1::WaitGroupDeltaBatch batch);
+  // Sends m (n entries) to the owner's connection here, or counts them in
+  // `dropped` and says why in the log.
+  void deliver_to_owner(const skein::v1::TaskOwner& owner, const skein::v1::AgentToWorker& m,
+                        std::size_t n, std::atomic<std::uint64_t>& dropped, const char* what);
   void log_system(std::uint64_t job_id, const std::string& line);
   void on_cancel_job(const skein::v1::CancelJobCommand& cmd);
   void on_node_lost(const std::string& why);

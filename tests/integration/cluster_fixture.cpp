@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -414,6 +415,31 @@ absl::StatusOr<skein::v1::JobInfo> Cluster::wait_terminal(std::uint64_t job_id,
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+}
+
+std::string result_line(const std::string& out) {
+  const auto pos = out.find("RESULT ");
+  if (pos == std::string::npos) {
+    return "";
+  }
+  return out.substr(pos, out.find('\n', pos) - pos);
+}
+
+std::vector<std::string> Cluster::alive_node_ids() {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  skein::v1::ListNodesResponse resp;
+  std::vector<std::string> ids;
+  if (!stub()->ListNodes(&ctx, {}, &resp).ok()) {
+    return ids;
+  }
+  for (const auto& n : resp.nodes()) {
+    if (n.state() == skein::v1::NODE_STATE_ALIVE) {
+      ids.push_back(n.node_id());
+    }
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
 }
 
 absl::Status Cluster::wait_nodes(int n, std::chrono::milliseconds timeout) {

@@ -69,6 +69,9 @@ std::int64_t proc_status_bytes(pid_t pid, const std::string& field);
 // True if pid names a live (not zombie) process.
 bool process_alive(pid_t pid);
 
+// The first "RESULT ..." line of a job's output (the test jobs print one), or "".
+std::string result_line(const std::string& out);
+
 class Cluster {
  public:
   struct Options {
@@ -96,6 +99,8 @@ class Cluster {
   absl::StatusOr<skein::v1::JobInfo> wait_terminal(std::uint64_t job_id,
                                                    std::chrono::milliseconds timeout);
   absl::StatusOr<skein::v1::JobInfo> get_job(std::uint64_t job_id);
+  // Ids of the live nodes, sorted.
+  std::vector<std::string> alive_node_ids();
   // Waits until `n` nodes are alive and their agents' streams are attached.
   absl::Status wait_nodes(int n, std::chrono::milliseconds timeout);
 

@@ -37,21 +37,7 @@ class RemoteTest : public ::testing::Test {
     job_ = build_path("tests/integration/skein_remote_job");
   }
 
-  // Live node ids, sorted.
-  std::vector<std::string> node_ids() {
-    grpc::ClientContext ctx;
-    v1::ListNodesRequest req;
-    v1::ListNodesResponse resp;
-    EXPECT_TRUE(cluster_->stub()->ListNodes(&ctx, req, &resp).ok());
-    std::vector<std::string> ids;
-    for (const auto& n : resp.nodes()) {
-      if (n.state() == v1::NODE_STATE_ALIVE) {
-        ids.push_back(n.node_id());
-      }
-    }
-    std::sort(ids.begin(), ids.end());
-    return ids;
-  }
+  std::vector<std::string> node_ids() { return cluster_->alive_node_ids(); }
 
   // `skein submit --wait` of remote_job; returns the CLI result.
   CliResult run_job(const std::vector<std::string>& job_args,
@@ -83,15 +69,6 @@ class RemoteTest : public ::testing::Test {
   std::string job_output(std::uint64_t id) {
     CliResult logs = cluster_->cli({"logs", std::to_string(id)});
     return logs.out + logs.err;
-  }
-
-  // The "RESULT ..." line of an output, or "".
-  static std::string result_line(const std::string& out) {
-    const auto pos = out.find("RESULT ");
-    if (pos == std::string::npos) {
-      return "";
-    }
-    return out.substr(pos, out.find('\n', pos) - pos);
   }
 
   // "a=1 b=2" pairs of a RESULT line.

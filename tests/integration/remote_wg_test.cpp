@@ -29,34 +29,13 @@ class RemoteWgTest : public ::testing::Test {
     job_ = build_path("tests/integration/skein_remote_wg_job");
   }
 
-  // Live node ids.
-  std::vector<std::string> node_ids() {
-    grpc::ClientContext ctx;
-    v1::ListNodesRequest req;
-    v1::ListNodesResponse resp;
-    EXPECT_TRUE(cluster_->stub()->ListNodes(&ctx, req, &resp).ok());
-    std::vector<std::string> ids;
-    for (const auto& n : resp.nodes()) {
-      if (n.state() == v1::NODE_STATE_ALIVE) {
-        ids.push_back(n.node_id());
-      }
-    }
-    return ids;
-  }
+  std::vector<std::string> node_ids() { return cluster_->alive_node_ids(); }
 
   CliResult run_job(const std::vector<std::string>& job_args,
                     std::chrono::milliseconds timeout = 120s) {
     std::vector<std::string> args = {"submit", "--wait", "-q", job_, "--"};
     args.insert(args.end(), job_args.begin(), job_args.end());
     return cluster_->cli(args, timeout);
-  }
-
-  static std::string result_line(const std::string& out) {
-    const auto pos = out.find("RESULT ");
-    if (pos == std::string::npos) {
-      return "";
-    }
-    return out.substr(pos, out.find('\n', pos) - pos);
   }
 
   static std::map<std::string, std::string> pairs(const std::string& line) {
