@@ -76,7 +76,8 @@ std::vector<NodeRow> StatsView::update(const skein::v1::GetStatsResponse& snapsh
 std::string render_stats_table(const std::vector<NodeRow>& rows, std::int64_t unix_ms) {
   Table t({{"NODE"},
            {"NAME"},
-           {"JOBS", true},
+           {"WORKERS", true},
+           {"TASKS", true},
            {"G RUN", true},
            {"G RUNNABLE", true},
            {"G BLOCKED", true},
@@ -96,11 +97,12 @@ std::string render_stats_table(const std::vector<NodeRow>& rows, std::int64_t un
     };
     char cpu[16];
     std::snprintf(cpu, sizeof(cpu), "%.0f%%", r.load.cpu_utilization() * 100);
-    t.add_row({r.node_id, r.hostname, std::to_string(r.workers.size()), num(r.running),
-               num(r.runnable), num(r.blocked),
-               idle ? "-" : absl::StrCat(r.busy_procs, "/", r.procs), rate(r.spawns_per_s),
-               rate(r.switches_per_s), rate(r.steals_per_s), num(r.runq), num(r.threads), cpu,
-               human_bytes(r.load.agent_rss_bytes())});
+    // TASKS: remote tasks placed on this node with no result yet.
+    t.add_row({r.node_id, r.hostname, std::to_string(r.workers.size()),
+               std::to_string(r.load.tasks_in_flight()), num(r.running), num(r.runnable),
+               num(r.blocked), idle ? "-" : absl::StrCat(r.busy_procs, "/", r.procs),
+               rate(r.spawns_per_s), rate(r.switches_per_s), rate(r.steals_per_s), num(r.runq),
+               num(r.threads), cpu, human_bytes(r.load.agent_rss_bytes())});
   }
   std::string out = absl::StrCat("cluster stats at ", clock_time(unix_ms), ": ", rows.size(),
                                  " node", rows.size() == 1 ? "" : "s", "\n");
@@ -155,7 +157,8 @@ nlohmann::json stats_json(const std::vector<NodeRow>& rows, std::int64_t unix_ms
           {"memory_available_bytes", r.load.memory_available_bytes()},
           {"running_jobs", r.load.running_jobs()},
           {"running_workers", r.load.running_workers()},
-          {"agent_rss_bytes", r.load.agent_rss_bytes()}}},
+          {"agent_rss_bytes", r.load.agent_rss_bytes()},
+          {"tasks_in_flight", r.load.tasks_in_flight()}}},
         {"goroutines", r.goroutines},
         {"running", r.running},
         {"runnable", r.runnable},
