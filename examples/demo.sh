@@ -68,6 +68,6 @@ if [ -x "$build/examples/dist_skynet" ]; then
   echo "== skein submit --wait dist_skynet (remote tasks spread over the nodes)"
   sk submit --wait "$build/examples/dist_skynet" -- --leaves 1000000 --tasks 100
   echo
-  echo "== skein stats (task workers stay warm until their job ends)"
+  echo "== skein stats (job ended: its task workers on every node ended with it)"
   sk stats
 fi
