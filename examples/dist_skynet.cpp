@@ -45,8 +45,7 @@ std::int64_t skynet_local(std::int64_t base, std::int64_t size) {
 // One remote task: a whole subtree; returns its sum and the node it ran on
 // ("local" when the program runs outside a cluster).
 std::pair<std::int64_t, std::string> skynet_subtree(std::int64_t base, std::int64_t size) {
-  const char* node = std::getenv("SKEIN_NODE_ID");
-  return {skynet_local(base, size), node != nullptr ? node : "local"};
+  return {skynet_local(base, size), skein::cluster::node_id()};
 }
 SKEIN_REMOTE(skynet_subtree);
 

@@ -1,5 +1,5 @@
 // Running one task attempt in this process: registry lookup, decode, call,
-// encode. Shared by the local transport and (later) the cluster worker, so a
+// encode. Shared by the local transport and the cluster task worker, so a
 // task takes the same path wherever it runs.
 #pragma once
 

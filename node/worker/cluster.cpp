@@ -28,4 +28,11 @@ std::optional<WorkerContext> context_from_env() {
   return ctx;
 }
 
+std::string node_id() {
+  const char* node = std::getenv("SKEIN_NODE_ID");
+  return node != nullptr && *node != '\0' && std::getenv("SKEIN_AGENT_SOCKET") != nullptr
+             ? std::string(node)
+             : std::string("local");
+}
+
 }  // namespace skein::cluster

@@ -17,7 +17,7 @@ struct WorkerContext {
   std::uint64_t job_id = 0;
   std::string agent_socket;
   std::string node_id;  // informational; may be empty
-  bool driver = true;   // runs main(); task-only workers come with remote spawn
+  bool driver = true;   // runs main(); false: a task worker (SKEIN_WORKER_ROLE=task)
 };
 
 // The context from the environment, or nullopt when run directly.
@@ -25,5 +25,9 @@ std::optional<WorkerContext> context_from_env();
 
 // True while skein::run runs in cluster mode and is connected to its agent.
 bool connected_to_agent();
+
+// The id of the node this process runs on ("node-2"), or "local" when the
+// program runs outside a cluster. A remote task can report where it ran.
+std::string node_id();
 
 }  // namespace skein::cluster
