@@ -188,6 +188,36 @@ TEST_F(RemoteTest, WorkerKilledMidJobRetriesItsTasksAndCountsEachOnce) {
   EXPECT_NE(result_line(out).find("wg=0"), std::string::npos) << out;
 }
 
+// Task workers are started on demand and kept for the job's lifetime; when the
+// job ends, its workers on every node end with it.
+TEST_F(RemoteTest, TaskWorkersOnEveryNodeEndWithTheirJob) {
+  const std::string dir = make_temp_dir("skein-workers");
+  const std::uint64_t id = submit({"retry", "30", "100", dir});
+  auto job = cluster_->wait_terminal(id, 60s);
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_EQ(job->state(), v1::JOB_STATE_SUCCEEDED) << job->error() << "\n" << job_output(id);
+  std::map<pid_t, std::string> workers;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    pid_t pid = 0;
+    if (absl::SimpleAtoi(e.path().filename().string(), &pid)) {
+      workers[pid] = read_file(e.path().string());
+    }
+  }
+  std::set<std::string> nodes;
+  for (const auto& [pid, node] : workers) {
+    nodes.insert(node);
+  }
+  EXPECT_EQ(nodes.size(), 3u) << "spread tasks should have run on every node";
+  const auto deadline = Clock::now() + 10s;
+  for (const auto& [pid, node] : workers) {
+    while (process_alive(pid) && Clock::now() < deadline) {
+      std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_FALSE(process_alive(pid))
+        << "task worker " << pid << " on " << node << " outlived its job";
+  }
+}
+
 // RELIABILITY §3 row 2: kill -9 of a node agent (not the driver's) mid-job.
 // Its workers die with it; the coordinator declares the node dead and returns
 // its tasks as kNodeLost; the owner re-places them on the surviving nodes.
