@@ -268,8 +268,11 @@ TEST(WorkerSupervisor, MemoryCgroupKillsAHog) {
   spec.limits.memory_bytes = 32 << 20;
   ASSERT_TRUE(sup.launch(std::move(spec)).ok());
   ASSERT_TRUE(sink.wait_exit("12", 60s));
-  // The OOM killer SIGKILLs tail; sh reports it as 128 + 9.
-  EXPECT_EQ(sink.exits["12"].exit_code, 128 + SIGKILL) << sink.exits["12"].message;
+  // The cgroup's OOM killer SIGKILLs a process of the job: usually tail, which
+  // sh reports as 128 + 9, sometimes sh itself (both are charged to the
+  // cgroup). Either way the hog was stopped by the limit, not by finishing.
+  const WorkerExit& e = sink.exits["12"];
+  EXPECT_TRUE(e.exit_code == 128 + SIGKILL || e.term_signal == SIGKILL) << e.message;
 }
 
 TEST(WorkerSupervisor, DestructorKillsRunningWorkers) {
