@@ -75,24 +75,8 @@ t0=0 t1=0 t_end=0
 work=$(mktemp -d /tmp/skein-cluster-bench.XXXXXX)
 states=()
 
-# Pids recorded in STATE's pidfiles that are still the processes that were
-# started there: same start time, command line naming STATE.
-live_pids() {
-  local state=$1 f pid start stat rest cmdline
-  local -a fields
-  for f in "$state"/pids/*.pid; do
-    [ -f "$f" ] || continue
-    { read -r pid && read -r start; } <"$f" || continue
-    [[ $pid =~ ^[0-9]+$ ]] || continue
-    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-    rest=${stat##*) }
-    read -ra fields <<<"$rest"
-    [ "${fields[19]}" = "$start" ] || continue
-    cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
-    [[ $cmdline == *"$state"* ]] || continue
-    echo "$(basename "$f" .pid) $pid"
-  done
-}
+# shellcheck source=bench/cluster/live_pids.sh
+source "$(dirname "${BASH_SOURCE[0]}")/live_pids.sh"
 
 stop_cluster() {
   local state=$1 name pid

@@ -84,23 +84,8 @@ work=$(mktemp -d /tmp/skein-remote-bench.XXXXXX)
 state=""
 server_pid=""
 
-# Pids recorded in STATE's pidfiles that are still the processes started there.
-live_pids() {
-  local f pid start stat rest cmdline
-  local -a fields
-  for f in "$state"/pids/*.pid; do
-    [ -f "$f" ] || continue
-    { read -r pid && read -r start; } <"$f" || continue
-    [[ $pid =~ ^[0-9]+$ ]] || continue
-    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-    rest=${stat##*) }
-    read -ra fields <<<"$rest"
-    [ "${fields[19]}" = "$start" ] || continue
-    cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
-    [[ $cmdline == *"$state"* ]] || continue
-    echo "$(basename "$f" .pid) $pid"
-  done
-}
+# shellcheck source=bench/cluster/live_pids.sh
+source "$(dirname "${BASH_SOURCE[0]}")/live_pids.sh"
 
 # shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
@@ -116,7 +101,7 @@ cleanup() {
       [ -n "$pid" ] || continue
       echo "remote_bench: $name (pid $pid) survived skein down; SIGKILL" >&2
       kill -KILL "$pid" 2>/dev/null || true
-    done < <(live_pids)
+    done < <(live_pids "$state")
     rm -rf "$state"
   fi
   rm -rf "$work"
@@ -198,7 +183,7 @@ else
   cat "$skein_out"
 
   if [ "$INFLIGHT_TASKS" -gt 0 ]; then
-    coord_pid=$(live_pids | awk '$1 == "coordinator" { print $2 }')
+    coord_pid=$(live_pids "$state" | awk '$1 == "coordinator" { print $2 }')
     [ -n "$coord_pid" ] || die "no live coordinator pid in $state/pids"
     rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$coord_pid/status"; }
     sleep 1  # let the previous job's state settle before the baseline

@@ -33,17 +33,12 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-std::string this_node() {
-  const char* n = std::getenv("SKEIN_NODE_ID");
-  return n != nullptr && *n != '\0' ? n : "local";
-}
-
 // Leaves "<dir>/<pid>" behind so the test can find (and kill) task workers.
 void record_worker(const std::string& dir) {
   const std::string path = dir + "/" + std::to_string(::getpid());
   const int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
   if (fd >= 0) {
-    const std::string node = this_node();
+    const std::string node = skein::cluster::node_id();
     [[maybe_unused]] ssize_t w = ::write(fd, node.data(), node.size());
     ::close(fd);
   }
@@ -54,7 +49,7 @@ SKEIN_REMOTE(square);
 
 std::string where(int sleep_ms) {
   skein::sleep_for(std::chrono::milliseconds(sleep_ms));
-  return this_node();
+  return skein::cluster::node_id();
 }
 SKEIN_REMOTE(where);
 
@@ -169,7 +164,7 @@ int place(const std::string& policy, const std::string& node) {
       ++count[f.get()];
     }
   }
-  std::printf("RESULT place %s driver=%s", policy.c_str(), this_node().c_str());
+  std::printf("RESULT place %s driver=%s", policy.c_str(), skein::cluster::node_id().c_str());
   for (const auto& [n, c] : count) {
     std::printf(" %s=%d", n.c_str(), c);
   }

@@ -26,11 +26,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-std::string this_node() {
-  const char* n = std::getenv("SKEIN_NODE_ID");
-  return n != nullptr && *n != '\0' ? n : "local";
-}
-
 // Returns "<node> <remote|local> <refused|waited>".
 std::string finish(skein::DistWaitGroup wg, int pairs, int sleep_ms) {
   skein::sleep_for(std::chrono::milliseconds(sleep_ms));
@@ -46,7 +41,8 @@ std::string finish(skein::DistWaitGroup wg, int pairs, int sleep_ms) {
       wait = "refused";
     }
   }
-  const std::string report = this_node() + (wg.is_local() ? " local " : " remote ") + wait;
+  const std::string report =
+      skein::cluster::node_id() + (wg.is_local() ? " local " : " remote ") + wait;
   wg.done();
   return report;
 }
