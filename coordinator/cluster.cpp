@@ -511,13 +511,15 @@ void Cluster::remove_watcher(uint64_t job_id, const JobWatcher* watcher) {
 // ---------------------------------------------------------------------------
 // Agent-facing
 
-absl::StatusOr<v1::RegisterResponse> Cluster::register_node(const v1::RegisterRequest& req) {
+absl::StatusOr<v1::RegisterResponse> Cluster::register_node(const v1::RegisterRequest& req,
+                                                            const std::string& identity) {
   if (req.address().size() > 1024 || req.hostname().size() > 1024 ||
       req.resources().labels_size() > 256) {
     return absl::InvalidArgumentError("register: address/hostname/labels too large");
   }
   std::lock_guard<std::mutex> lock(mu_);
-  auto node = membership_.register_node(req, std::chrono::steady_clock::now(), now_unix_ms());
+  auto node =
+      membership_.register_node(req, identity, std::chrono::steady_clock::now(), now_unix_ms());
   if (!node.ok()) {
     return node.status();
   }
@@ -743,6 +745,55 @@ absl::Status Cluster::on_agent_message(const std::string& node_id, uint64_t epoc
   }
   notify_all(notify);
   return status;
+}
+
+absl::StatusOr<std::string> Cluster::node_identity(const std::string& node_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const v1::NodeInfo* n = membership_.find(node_id);
+  if (n == nullptr) {
+    return absl::NotFoundError(absl::StrCat("unknown node '", node_id, "'"));
+  }
+  return n->identity();
+}
+
+absl::StatusOr<std::string> Cluster::remove_node(const std::string& node_or_identity,
+                                                 const std::string& reason) {
+  Watchers notify;
+  std::string identity;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::string> ids;
+    bool known = false;
+    if (const v1::NodeInfo* n = membership_.find(node_or_identity); n != nullptr) {
+      known = true;
+      identity = n->identity();
+      ids.push_back(n->node_id());
+    } else {
+      for (const auto& n : membership_.list(/*include_dead=*/true)) {
+        if (!n.identity().empty() && n.identity() == node_or_identity) {
+          known = true;
+          identity = n.identity();
+          if (n.state() == v1::NODE_STATE_ALIVE) {
+            ids.push_back(n.node_id());
+          }
+        }
+      }
+    }
+    if (!known) {
+      return absl::NotFoundError(
+          absl::StrCat("no node with id or certificate name '", node_or_identity, "'"));
+    }
+    for (const auto& id : ids) {
+      if (auto dead = membership_.declare_dead(id, reason)) {
+        node_died_locked(*dead, &notify);
+      }
+    }
+    if (!notify.empty()) {
+      place_pending_locked(&notify);
+    }
+  }
+  notify_all(notify);
+  return identity;
 }
 
 void Cluster::tick(SteadyTime now) {

@@ -133,7 +133,18 @@ class Cluster {
   void remove_watcher(uint64_t job_id, const JobWatcher* watcher);
 
   // --- agent-facing (NodeGateway service) ---
-  absl::StatusOr<v1::RegisterResponse> register_node(const v1::RegisterRequest& req);
+  // `identity` is the agent's certificate name ("" for a token-mode agent);
+  // only that certificate may speak for the node afterwards.
+  absl::StatusOr<v1::RegisterResponse> register_node(const v1::RegisterRequest& req,
+                                                     const std::string& identity = "");
+  // The certificate name `node_id` registered with; NOT_FOUND if unknown.
+  absl::StatusOr<std::string> node_identity(const std::string& node_id) const;
+  // Declares dead, now, the node `node_or_identity` names: a node id, or
+  // every live node registered under that certificate name. Returns the
+  // identity (certificate name; "" for a token-mode node). NOT_FOUND if
+  // nothing matches.
+  absl::StatusOr<std::string> remove_node(const std::string& node_or_identity,
+                                          const std::string& reason);
   // Binds a Connect stream to a live node: sends the ack, reconciles the
   // node's jobs with hello.running_job_ids, dispatches pending work.
   // FAILED_PRECONDITION / NOT_FOUND for a dead or unknown node.

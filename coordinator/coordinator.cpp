@@ -50,33 +50,41 @@ absl::Status write_file_atomically(const std::string& path, const std::string& c
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::start(CoordinatorConfig config,
                                                                 std::string token) {
-  AuthConfig auth{std::move(token), config.tls, config.insecure};
-  auto server_auth = make_server_auth(auth, config.listen);
-  if (!server_auth.ok()) {
-    return server_auth.status();
-  }
   auto hp = split_host_port(config.listen);
   if (!hp.ok()) {
     return hp.status();
   }
   std::unique_ptr<Coordinator> c(new Coordinator());
+  const bool tls = config.tls || !is_loopback_host(hp->host);
+  AuthConfig auth{std::move(token), {}};
+  if (tls) {
+    std::vector<std::string> advertise = config.advertise;
+    if (advertise.empty() && hp->host != "0.0.0.0" && hp->host != "::") {
+      advertise.push_back(hp->host);
+    }
+    auto ca = CertAuthority::open({.dir = config.cluster.data_dir + "/pki", .advertise = advertise});
+    if (!ca.ok()) {
+      return ca.status();
+    }
+    c->cert_authority_ = *std::move(ca);
+    auth.tls = c->cert_authority_->server_tls();
+  }
+  auto server_auth = make_server_auth(auth, config.listen, c->cert_authority_.get());
+  if (!server_auth.ok()) {
+    return server_auth.status();
+  }
   c->config_ = config;
   auto cluster = Cluster::open(config.cluster);
   if (!cluster.ok()) {
     return cluster.status();
   }
   c->cluster_ = *std::move(cluster);
-  if (server_auth->handlers_must_check) {
-    c->handler_verifier_ = std::make_unique<TokenVerifier>(auth.token);
-    logger("coordinator")
-        ->warn("--insecure: plaintext on {}; the token is checked per call", config.listen);
-  }
   Coordinator* self = c.get();
   c->coordinator_service_ = std::make_unique<CoordinatorService>(
-      c->cluster_.get(), &c->stats_watchers_, c->handler_verifier_.get(),
+      c->cluster_.get(), &c->stats_watchers_, c->cert_authority_.get(),
       [self](bool /*stop_nodes*/) { self->request_shutdown(); });
   c->node_gateway_ =
-      std::make_unique<NodeGatewayService>(c->cluster_.get(), c->handler_verifier_.get());
+      std::make_unique<NodeGatewayService>(c->cluster_.get(), c->cert_authority_.get());
 
   grpc::ServerBuilder builder;
   int port = 0;
@@ -87,8 +95,9 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::start(CoordinatorConfi
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   c->server_ = builder.BuildAndStart();
   if (!c->server_ || port == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", config.listen, " (address in use or not local?)"));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", config.listen,
+        ": the port is in use or the address is not this host's (pick another with --listen)"));
   }
   c->port_ = port;
   std::string host = hp->host.find(':') != std::string::npos ? "[" + hp->host + "]" : hp->host;
@@ -101,7 +110,9 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::start(CoordinatorConfi
     }
   }
   logger("coordinator")
-      ->info("serving on {} (data dir {}, heartbeat {} ms x {})", c->address_,
+      ->info("serving on {} ({}; data dir {}, heartbeat {} ms x {})", c->address_,
+             tls ? absl::StrCat("mutual TLS, CA ", c->cert_authority_->ca_hash())
+                 : std::string("loopback, admin token"),
              config.cluster.data_dir, config.cluster.membership.heartbeat_period.count(),
              config.cluster.membership.miss_limit);
   return c;

@@ -1,9 +1,11 @@
 // Coordinator: the composition root of skein-coordinator.
 //
-// start() opens the Cluster (replaying the journal), builds the token-gated
-// credentials (auth.hpp; the bind policy refuses a non-loopback --listen
-// without TLS or --insecure), starts one gRPC server hosting Coordinator and
-// NodeGateway, and a ticker thread that drives the failure detector and the
+// start() opens the Cluster (replaying the journal), builds the credentials
+// (auth.hpp): on a loopback --listen the admin token over local credentials,
+// unless `tls`; off loopback always TLS with the cluster's own PKI
+// (cert_authority.hpp, made on first start in <data-dir>/pki), client
+// certificates verified against its CA. It starts one gRPC server hosting
+// Coordinator and NodeGateway, and a ticker thread that drives the failure detector and the
 // WatchStats streams. The bound address is written atomically to the port
 // file (tmp + rename) only once the server is serving, so launchers can use
 // --listen 127.0.0.1:0 and read the port.
@@ -26,8 +28,10 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "cert_authority.hpp"
 #include "cluster.hpp"
 #include "coordinator_service.hpp"
 #include "node_gateway.hpp"
@@ -35,11 +39,18 @@
 
 namespace skein::coordinator {
 
+// The well-known port of the coordinator, shared by agents and the CLI.
+inline constexpr int kDefaultPort = 7700;
+
 struct CoordinatorConfig {
   std::string listen = "127.0.0.1:0";
   std::string port_file;  // optional; "host:port\n" written once serving
-  TlsFiles tls;
-  bool insecure = false;
+  // Serve TLS (and accept joins) even on a loopback --listen. Implied by a
+  // non-loopback --listen.
+  bool tls = false;
+  // Addresses (host or host:port) other hosts dial: SANs of the server
+  // certificate and what `skein token create` prints.
+  std::vector<std::string> advertise;
   ClusterConfig cluster;
 };
 
@@ -55,6 +66,8 @@ class Coordinator {
   const std::string& address() const { return address_; }
   int port() const { return port_; }
   Cluster& cluster() { return *cluster_; }
+  // Null unless serving TLS.
+  CertAuthority* cert_authority() { return cert_authority_.get(); }
 
   // Any thread, including a reaction: wakes wait(). Never blocks.
   void request_shutdown();
@@ -68,7 +81,7 @@ class Coordinator {
 
   CoordinatorConfig config_;
   std::unique_ptr<Cluster> cluster_;
-  std::unique_ptr<TokenVerifier> handler_verifier_;  // only in --insecure mode
+  std::unique_ptr<CertAuthority> cert_authority_;  // TLS mode only
   StatsWatchers stats_watchers_;
   std::unique_ptr<CoordinatorService> coordinator_service_;
   std::unique_ptr<NodeGatewayService> node_gateway_;

@@ -369,20 +369,35 @@ void StatsWatchers::tick(SteadyTime now) {
 }
 
 CoordinatorService::CoordinatorService(Cluster* cluster, StatsWatchers* stats_watchers,
-                                       const TokenVerifier* verifier,
+                                       CertAuthority* ca,
                                        std::function<void(bool)> on_shutdown)
     : cluster_(cluster),
       stats_watchers_(stats_watchers),
-      verifier_(verifier),
+      ca_(ca),
       on_shutdown_(std::move(on_shutdown)) {}
 
-grpc::Status CoordinatorService::authorize(const grpc::CallbackServerContext& ctx) const {
-  return verifier_ == nullptr ? grpc::Status::OK : verifier_->check_call(ctx);
+grpc::Status CoordinatorService::authorize_user(const grpc::CallbackServerContext& ctx,
+                                                const char* method) {
+  return authorize_call(ctx, {Principal::Role::kUser}, method);
+}
+
+grpc::Status CoordinatorService::authorize_admin(const grpc::CallbackServerContext& ctx,
+                                                 const char* method) {
+  return authorize_call(ctx, {}, method);
+}
+
+grpc::Status CoordinatorService::need_ca() const {
+  if (ca_ != nullptr) {
+    return grpc::Status::OK;
+  }
+  return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                      "this coordinator serves loopback only, without a cluster CA; start it "
+                      "with --listen ADDR (TLS) to admit other hosts and users");
 }
 
 grpc::ServerReadReactor<v1::UploadBinaryRequest>* CoordinatorService::UploadBinary(
     grpc::CallbackServerContext* ctx, v1::UploadBinaryResponse* resp) {
-  if (auto st = authorize(*ctx); !st.ok()) {
+  if (auto st = authorize_user(*ctx, "Coordinator.UploadBinary"); !st.ok()) {
     return new FailedReader(st);
   }
   return new UploadReactor(cluster_, resp);
@@ -391,7 +406,7 @@ grpc::ServerReadReactor<v1::UploadBinaryRequest>* CoordinatorService::UploadBina
 grpc::ServerUnaryReactor* CoordinatorService::SubmitJob(grpc::CallbackServerContext* ctx,
                                                         const v1::SubmitJobRequest* req,
                                                         v1::SubmitJobResponse* resp) {
-  if (auto st = authorize(*ctx); !st.ok()) {
+  if (auto st = authorize_user(*ctx, "Coordinator.SubmitJob"); !st.ok()) {
     return finish_unary(ctx, st);
   }
   auto r = cluster_->submit(*req);
@@ -405,7 +420,7 @@ grpc::ServerUnaryReactor* CoordinatorService::SubmitJob(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* CoordinatorService::ListJobs(grpc::CallbackServerContext* ctx,
                                                        const v1::ListJobsRequest* req,
                                                        v1::ListJobsResponse* resp) {
-  if (auto st = authorize(*ctx); !st.ok()) {
+  if (auto st = authorize_user(*ctx, "Coordinator.ListJobs"); !st.ok()) {
     return finish_unary(ctx, st);
   }
   std::vector<v1::JobState> states;
@@ -425,7 +440,7 @@ grpc::ServerUnaryReactor* CoordinatorService::ListJobs(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* CoordinatorService::GetJob(grpc::CallbackServerContext* ctx,
                                                      const v1::GetJobRequest* req,
                                                      v1::GetJobResponse* resp) {
-  if (auto st = authorize(*ctx); !st.ok()) {
+  if (auto st = authorize_user(*ctx, "Coordinator.GetJob"); !st.ok()) {
     return finish_unary(ctx, st);
   }
   auto r = cluster_->get_job(req->job_id());
@@ -438,7 +453,7 @@ grpc::ServerUnaryReactor* CoordinatorService::GetJob(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* CoordinatorService::CancelJob(grpc::CallbackServerContext* ctx,
                                                         const v1::CancelJobRequest* req,
                                                         v1::CancelJobResponse* resp) {
-  if (auto st = authorize(*ctx); !st.ok()) {
+  if (auto st = authorize_user(*ctx, "Coordinator.CancelJob"); !st.ok()) {
     return finish_unary(ctx, st);
   }
   auto r = cluster_->cancel_job(req->job_id(), req->reason());
@@ -451,7 +466,7 @@ grpc::ServerUnaryReactor* CoordinatorService::CancelJob(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* CoordinatorService::ListNodes(grpc::CallbackServerContext* ctx,
                                                         const v1::ListNodesRequest* req,
                                                         v1::ListNodesResponse* resp) {
-  if (auto st = authorize(*ctx); !st.ok()) {
+  if (auto st = authorize_user(*ctx, "Coordinator.ListNodes"); !st.ok()) {
     return finish_unary(ctx, st);
   }
   for (auto& n : cluster_->list_nodes(req->include_dead())) {
@@ -463,7 +478,7 @@ grpc::ServerUnaryReactor* CoordinatorService::ListNodes(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* CoordinatorService::GetStats(grpc::CallbackServerContext* ctx,
                                                        const v1::GetStatsRequest* /*req*/,
                                                        v1::GetStatsResponse* resp) {
-  if (auto st = authorize(*ctx); !st.ok()) {
+  if (auto st = authorize_user(*ctx, "Coordinator.GetStats"); !st.ok()) {
     return finish_unary(ctx, st);
   }
   *resp = cluster_->stats();
@@ -472,7 +487,7 @@ grpc::ServerUnaryReactor* CoordinatorService::GetStats(grpc::CallbackServerConte
 
 grpc::ServerWriteReactor<v1::GetStatsResponse>* CoordinatorService::WatchStats(
     grpc::CallbackServerContext* ctx, const v1::WatchStatsRequest* req) {
-  if (auto st = authorize(*ctx); !st.ok()) {
+  if (auto st = authorize_user(*ctx, "Coordinator.WatchStats"); !st.ok()) {
     return new FailedWriter<v1::GetStatsResponse>(st);
   }
   uint32_t interval = req->interval_ms() == 0 ? kDefaultStatsIntervalMs : req->interval_ms();
@@ -482,7 +497,7 @@ grpc::ServerWriteReactor<v1::GetStatsResponse>* CoordinatorService::WatchStats(
 
 grpc::ServerWriteReactor<v1::StreamLogsResponse>* CoordinatorService::StreamLogs(
     grpc::CallbackServerContext* ctx, const v1::StreamLogsRequest* req) {
-  if (auto st = authorize(*ctx); !st.ok()) {
+  if (auto st = authorize_user(*ctx, "Coordinator.StreamLogs"); !st.ok()) {
     return new FailedWriter<v1::StreamLogsResponse>(st);
   }
   if (auto job = cluster_->get_job(req->job_id()); !job.ok()) {
@@ -494,7 +509,7 @@ grpc::ServerWriteReactor<v1::StreamLogsResponse>* CoordinatorService::StreamLogs
 grpc::ServerUnaryReactor* CoordinatorService::Shutdown(grpc::CallbackServerContext* ctx,
                                                        const v1::ShutdownRequest* req,
                                                        v1::ShutdownResponse* /*resp*/) {
-  if (auto st = authorize(*ctx); !st.ok()) {
+  if (auto st = authorize_admin(*ctx, "Coordinator.Shutdown"); !st.ok()) {
     return finish_unary(ctx, st);
   }
   logger("coordinator")->info("shutdown requested over RPC (stop_nodes={})", req->stop_nodes());
@@ -506,6 +521,160 @@ grpc::ServerUnaryReactor* CoordinatorService::Shutdown(grpc::CallbackServerConte
   // from inside a reaction.
   on_shutdown_(req->stop_nodes());
   return r;
+}
+
+namespace {
+
+void fill_token_info(const BootstrapToken& t, v1::BootstrapTokenInfo* out) {
+  out->set_id(t.id);
+  out->set_description(t.description);
+  out->set_created_unix_ms(t.created_unix_ms);
+  out->set_expires_unix_ms(t.expires_unix_ms);
+  out->set_uses(t.uses);
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* CoordinatorService::CreateToken(grpc::CallbackServerContext* ctx,
+                                                          const v1::CreateTokenRequest* req,
+                                                          v1::CreateTokenResponse* resp) {
+  if (auto st = authorize_admin(*ctx, "Coordinator.CreateToken"); !st.ok()) {
+    return finish_unary(ctx, st);
+  }
+  if (auto st = need_ca(); !st.ok()) {
+    return finish_unary(ctx, st);
+  }
+  if (req->description().size() > 256) {
+    return finish_unary(ctx, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                          "a token description is at most 256 bytes"));
+  }
+  const auto ttl = req->ttl_seconds() == 0 ? std::chrono::seconds(std::chrono::hours(24))
+                                           : std::chrono::seconds(req->ttl_seconds());
+  BootstrapToken info;
+  auto token = ca_->create_token(ttl, req->description(), &info);
+  if (!token.ok()) {
+    return finish_unary(ctx, to_grpc(token.status()));
+  }
+  resp->set_token(*token);
+  fill_token_info(info, resp->mutable_info());
+  resp->set_ca_hash(ca_->ca_hash());
+  for (const auto& a : ca_->advertise()) {
+    resp->add_addresses(a);
+  }
+  logger("coordinator")->info("join token {} created (expires in {} s)", info.id, ttl.count());
+  return finish_unary(ctx, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* CoordinatorService::ListTokens(grpc::CallbackServerContext* ctx,
+                                                         const v1::ListTokensRequest* /*req*/,
+                                                         v1::ListTokensResponse* resp) {
+  if (auto st = authorize_admin(*ctx, "Coordinator.ListTokens"); !st.ok()) {
+    return finish_unary(ctx, st);
+  }
+  if (auto st = need_ca(); !st.ok()) {
+    return finish_unary(ctx, st);
+  }
+  for (const auto& t : ca_->list_tokens()) {
+    fill_token_info(t, resp->add_tokens());
+  }
+  return finish_unary(ctx, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* CoordinatorService::RevokeToken(grpc::CallbackServerContext* ctx,
+                                                          const v1::RevokeTokenRequest* req,
+                                                          v1::RevokeTokenResponse* /*resp*/) {
+  if (auto st = authorize_admin(*ctx, "Coordinator.RevokeToken"); !st.ok()) {
+    return finish_unary(ctx, st);
+  }
+  if (auto st = need_ca(); !st.ok()) {
+    return finish_unary(ctx, st);
+  }
+  // "abc123.secret" is accepted too: people paste the whole token.
+  std::string id = req->id().substr(0, req->id().find('.'));
+  if (id.empty()) {
+    return finish_unary(ctx,
+                        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "token id is required"));
+  }
+  auto st = ca_->revoke_token(id);
+  if (st.ok()) {
+    logger("coordinator")->info("join token {} revoked", id);
+  }
+  return finish_unary(ctx, to_grpc(st));
+}
+
+grpc::ServerUnaryReactor* CoordinatorService::RemoveNode(grpc::CallbackServerContext* ctx,
+                                                         const v1::RemoveNodeRequest* req,
+                                                         v1::RemoveNodeResponse* resp) {
+  if (auto st = authorize_admin(*ctx, "Coordinator.RemoveNode"); !st.ok()) {
+    return finish_unary(ctx, st);
+  }
+  if (req->node().empty()) {
+    return finish_unary(ctx, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                          "node id or certificate name is required"));
+  }
+  auto identity = cluster_->remove_node(req->node(), "removed by an administrator");
+  if (!identity.ok()) {
+    return finish_unary(ctx, to_grpc(identity.status()));
+  }
+  resp->set_identity(*identity);
+  if (!identity->empty() && ca_ != nullptr) {
+    auto serials = ca_->revoke_identity(*identity);
+    if (!serials.ok()) {
+      return finish_unary(ctx, to_grpc(serials.status()));
+    }
+    for (const auto& s : *serials) {
+      resp->add_revoked_serials(s);
+    }
+  }
+  logger("coordinator")
+      ->info("node '{}' removed; {} certificate(s) revoked", req->node(),
+             resp->revoked_serials_size());
+  return finish_unary(ctx, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* CoordinatorService::IssueCredential(
+    grpc::CallbackServerContext* ctx, const v1::IssueCredentialRequest* req,
+    v1::IssueCredentialResponse* resp) {
+  if (auto st = authorize_admin(*ctx, "Coordinator.IssueCredential"); !st.ok()) {
+    return finish_unary(ctx, st);
+  }
+  if (auto st = need_ca(); !st.ok()) {
+    return finish_unary(ctx, st);
+  }
+  auto role = pki::parse_role(req->role().empty() ? "user" : req->role());
+  if (!role.ok() || (*role != pki::Role::kUser && *role != pki::Role::kAdmin)) {
+    return finish_unary(ctx, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                          "a credential's role is \"user\" or \"admin\""));
+  }
+  const auto ttl = req->ttl_seconds() == 0 ? std::chrono::seconds(std::chrono::hours(24 * 365))
+                                           : std::chrono::seconds(req->ttl_seconds());
+  auto issued = ca_->issue_credential(req->name(), *role, req->csr_pem(), ttl);
+  if (!issued.ok()) {
+    return finish_unary(ctx, to_grpc(issued.status()));
+  }
+  resp->set_cert_pem(issued->cert_pem);
+  resp->set_ca_pem(ca_->ca_pem());
+  logger("coordinator")
+      ->info("{} credential for '{}' issued (serial {})", pki::role_name(*role), req->name(),
+             issued->serial);
+  return finish_unary(ctx, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* CoordinatorService::GetClusterInfo(
+    grpc::CallbackServerContext* ctx, const v1::GetClusterInfoRequest* /*req*/,
+    v1::GetClusterInfoResponse* resp) {
+  if (auto st = authorize_user(*ctx, "Coordinator.GetClusterInfo"); !st.ok()) {
+    return finish_unary(ctx, st);
+  }
+  if (auto st = need_ca(); !st.ok()) {
+    return finish_unary(ctx, st);
+  }
+  resp->set_ca_pem(ca_->ca_pem());
+  resp->set_ca_hash(ca_->ca_hash());
+  for (const auto& a : ca_->advertise()) {
+    resp->add_addresses(a);
+  }
+  return finish_unary(ctx, grpc::Status::OK);
 }
 
 }  // namespace skein::coordinator

@@ -8,9 +8,11 @@
 //                 its interval has passed.
 // No reaction sleeps, parks or holds a lock into a later reaction.
 //
-// Auth is normally enforced before any of this by the credentials'
-// TokenAuthProcessor; when it cannot be (--insecure, see auth.hpp), every
-// handler checks the token itself first via `verifier`.
+// Authentication happens before any of this, in the credentials'
+// ClusterAuthProcessor (auth.hpp); every handler then authorizes the
+// principal first thing: users and admins may work with jobs, nodes, logs and
+// stats; only admins may shut down, manage join tokens, remove nodes and issue
+// credentials. Node and bootstrap principals may call nothing here.
 #pragma once
 
 #include <functional>
@@ -18,6 +20,7 @@
 #include <mutex>
 #include <set>
 
+#include "cert_authority.hpp"
 #include "cluster.hpp"
 #include "skein/common/auth.hpp"
 #include "skein/v1/coordinator.grpc.pb.h"
@@ -43,9 +46,10 @@ class StatsWatchers {
 
 class CoordinatorService final : public v1::Coordinator::CallbackService {
  public:
-  // `verifier` is null unless handlers must check the token themselves.
+  // `ca` is null on a loopback token-mode coordinator (the token and
+  // credential methods then fail FAILED_PRECONDITION).
   // `on_shutdown(stop_nodes)` is called after Shutdown has been answered.
-  CoordinatorService(Cluster* cluster, StatsWatchers* stats_watchers, const TokenVerifier* verifier,
+  CoordinatorService(Cluster* cluster, StatsWatchers* stats_watchers, CertAuthority* ca,
                      std::function<void(bool)> on_shutdown);
 
   grpc::ServerReadReactor<v1::UploadBinaryRequest>* UploadBinary(
@@ -74,13 +78,36 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
   grpc::ServerUnaryReactor* Shutdown(grpc::CallbackServerContext* ctx,
                                      const v1::ShutdownRequest* req,
                                      v1::ShutdownResponse* resp) override;
+  grpc::ServerUnaryReactor* CreateToken(grpc::CallbackServerContext* ctx,
+                                        const v1::CreateTokenRequest* req,
+                                        v1::CreateTokenResponse* resp) override;
+  grpc::ServerUnaryReactor* ListTokens(grpc::CallbackServerContext* ctx,
+                                       const v1::ListTokensRequest* req,
+                                       v1::ListTokensResponse* resp) override;
+  grpc::ServerUnaryReactor* RevokeToken(grpc::CallbackServerContext* ctx,
+                                        const v1::RevokeTokenRequest* req,
+                                        v1::RevokeTokenResponse* resp) override;
+  grpc::ServerUnaryReactor* RemoveNode(grpc::CallbackServerContext* ctx,
+                                       const v1::RemoveNodeRequest* req,
+                                       v1::RemoveNodeResponse* resp) override;
+  grpc::ServerUnaryReactor* IssueCredential(grpc::CallbackServerContext* ctx,
+                                            const v1::IssueCredentialRequest* req,
+                                            v1::IssueCredentialResponse* resp) override;
+  grpc::ServerUnaryReactor* GetClusterInfo(grpc::CallbackServerContext* ctx,
+                                           const v1::GetClusterInfoRequest* req,
+                                           v1::GetClusterInfoResponse* resp) override;
 
  private:
-  grpc::Status authorize(const grpc::CallbackServerContext& ctx) const;
+  // Users and admins.
+  static grpc::Status authorize_user(const grpc::CallbackServerContext& ctx, const char* method);
+  // Admins only.
+  static grpc::Status authorize_admin(const grpc::CallbackServerContext& ctx, const char* method);
+  // FAILED_PRECONDITION when there is no CA (loopback token mode).
+  grpc::Status need_ca() const;
 
   Cluster* cluster_;
   StatsWatchers* stats_watchers_;
-  const TokenVerifier* verifier_;
+  CertAuthority* ca_;
   std::function<void(bool)> on_shutdown_;
 };
 

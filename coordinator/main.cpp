@@ -5,11 +5,13 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 #include "coordinator.hpp"
 #include "skein/common/log.hpp"
 #include "skein/common/token.hpp"
+#include "skein/common/version.hpp"
 
 namespace {
 
@@ -24,7 +26,13 @@ int main(int argc, char** argv) {
   using skein::coordinator::Coordinator;
   using skein::coordinator::CoordinatorConfig;
 
-  CLI::App app{"skein-coordinator: membership, jobs, binaries and stats of a Skein cluster"};
+  CLI::App app{
+      "skein-coordinator: membership, jobs, binaries and stats of a Skein cluster.\n\n"
+      "On a loopback --listen it takes the admin token only (a single-user local cluster). On any "
+      "other address it serves mutual TLS with the cluster CA it makes in <data-dir>/pki on first "
+      "start; hosts join with `skein join` and a token from `skein token create`."};
+  app.set_version_flag("--version", std::string("skein-coordinator ") + skein::kVersion);
+  app.set_config("--config", "", "Read options from this TOML file (keys are the long flag names)");
   CoordinatorConfig cfg;
   std::string token_file;
   std::string log_level = "info";
@@ -36,8 +44,15 @@ int main(int argc, char** argv) {
   int recovery_window_ms = 30000;
   cfg.cluster.data_dir = default_data_dir();
 
-  app.add_option("--listen", cfg.listen, "host:port to serve on; port 0 picks a free port")
+  cfg.listen = "127.0.0.1:7700";
+  app.add_option("--listen", cfg.listen,
+                 "host:port to serve on (7700 is Skein's port; 0 picks a free one). Off loopback "
+                 "the listener is always mutual TLS")
       ->capture_default_str();
+  app.add_option("--advertise", cfg.advertise,
+                 "Address other hosts dial (repeatable): put in the coordinator's certificate and "
+                 "in the join command (default: the --listen host)");
+  app.add_flag("--tls", cfg.tls, "Serve TLS and accept joins on a loopback --listen too");
   app.add_option("--port-file,--ready-file", cfg.port_file,
                  "write the bound host:port here (atomically) once serving");
   std::string state_dir;
@@ -47,8 +62,8 @@ int main(int argc, char** argv) {
   app.add_option("--state-dir", state_dir,
                  "cluster state directory; the data dir defaults to <state-dir>/coordinator");
   app.add_option("--token-file", token_file,
-                 "file (mode 0600) holding the cluster token; never pass the token itself")
-      ->required();
+                 "file (mode 0600) holding the admin token, made if missing (default: "
+                 "<data-dir>/admin.token); never pass the token itself");
   app.add_option("--heartbeat-ms", heartbeat_ms, "agents heartbeat this often")
       ->check(CLI::Range(5, 600000))
       ->capture_default_str();
@@ -70,13 +85,13 @@ int main(int argc, char** argv) {
                  "0 = fail every in-flight job at once")
       ->check(CLI::Range(0, 3600000))
       ->capture_default_str();
-  app.add_flag("--insecure", cfg.insecure,
-               "allow plaintext on a non-loopback --listen (the token is still required)");
-  app.add_option("--tls-cert", cfg.tls.cert_file, "PEM server certificate (enables TLS)");
-  app.add_option("--tls-key", cfg.tls.key_file, "PEM private key of --tls-cert");
-  app.add_option("--tls-ca", cfg.tls.ca_file, "PEM CA: require and verify client certs (mTLS)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; every usage error exits 2, as the CLI does.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   if (!state_dir.empty() && data_dir_opt->count() == 0) {
     cfg.cluster.data_dir = state_dir + "/coordinator";
@@ -90,10 +105,26 @@ int main(int argc, char** argv) {
   cfg.cluster.cancel_grace_ms = cancel_grace_ms;
   cfg.cluster.recovery_window = std::chrono::milliseconds(recovery_window_ms);
 
+  if (token_file.empty()) {
+    token_file = cfg.cluster.data_dir + "/admin.token";
+    std::error_code ec;
+    std::filesystem::create_directories(cfg.cluster.data_dir, ec);
+    if (!std::filesystem::exists(token_file)) {
+      auto fresh = skein::generate_token();
+      absl::Status written =
+          fresh.ok() ? skein::write_token_file(token_file, *fresh) : fresh.status();
+      if (!written.ok()) {
+        std::fprintf(stderr, "skein-coordinator: admin token %s: %s\n", token_file.c_str(),
+                     std::string(written.message()).c_str());
+        return 1;
+      }
+    }
+  }
   auto token = skein::load_token(token_file);
   if (!token.ok()) {
-    std::fprintf(stderr, "skein-coordinator: %s\n", std::string(token.status().message()).c_str());
-    return 2;
+    std::fprintf(stderr, "skein-coordinator: admin token %s: %s\n", token_file.c_str(),
+                 std::string(token.status().message()).c_str());
+    return 1;
   }
 
   // Signals are taken by one thread with sigtimedwait, so they must be

@@ -48,6 +48,7 @@ void sum_sched(const google::protobuf::RepeatedPtrField<v1::JobStats>& jobs, v1:
 }
 
 absl::StatusOr<v1::NodeInfo> Membership::register_node(const v1::RegisterRequest& req,
+                                                       const std::string& identity,
                                                        SteadyTime now, int64_t now_unix_ms) {
   if (req.resources().cpus() <= 0) {
     return absl::InvalidArgumentError("register: resources.cpus must be > 0");
@@ -63,6 +64,7 @@ absl::StatusOr<v1::NodeInfo> Membership::register_node(const v1::RegisterRequest
   *node.info.mutable_resources() = req.resources();
   node.info.set_state(v1::NODE_STATE_ALIVE);
   node.info.set_hostname(req.hostname());
+  node.info.set_identity(identity);
   node.info.set_registered_unix_ms(now_unix_ms);
   node.info.set_last_heartbeat_unix_ms(now_unix_ms);
   node.last_seen = now;

@@ -54,7 +54,8 @@ class Membership {
 
   // Validates the request (INVALID_ARGUMENT: cpus <= 0, negative memory) and
   // creates an ALIVE node. The caller journals the returned record.
-  absl::StatusOr<v1::NodeInfo> register_node(const v1::RegisterRequest& req, SteadyTime now,
+  absl::StatusOr<v1::NodeInfo> register_node(const v1::RegisterRequest& req,
+                                             const std::string& identity, SteadyTime now,
                                              int64_t now_unix_ms);
 
   // OK iff (node_id, epoch) names an ALIVE node. NOT_FOUND for an unknown id,

@@ -56,8 +56,9 @@ class ConnectReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Coor
     }
   };
 
-  explicit ConnectReactor(Cluster* cluster)
-      : cluster_(cluster), session_(std::make_shared<Session>()) {
+  // `identity`: the caller's node certificate name, "" for the admin token.
+  ConnectReactor(Cluster* cluster, std::string identity)
+      : cluster_(cluster), identity_(std::move(identity)), session_(std::make_shared<Session>()) {
     std::lock_guard<std::mutex> lock(session_->mu);
     session_->reactor = this;
     StartRead(&in_);
@@ -74,6 +75,11 @@ class ConnectReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Coor
       if (in_.msg_case() != v1::AgentMessage::kHello || in_.hello().node_id().empty()) {
         st = absl::InvalidArgumentError(
             "the first Connect message must be a hello carrying node_id and epoch");
+      } else if (auto bound = cluster_->node_identity(in_.hello().node_id());
+                 bound.ok() && !identity_.empty() && *bound != identity_) {
+        st = absl::PermissionDeniedError(absl::StrCat("node ", in_.hello().node_id(),
+                                                      " belongs to another certificate than '",
+                                                      identity_, "'"));
       } else {
         st = cluster_->attach(in_.hello(), session_);
         if (st.ok()) {
@@ -168,6 +174,7 @@ class ConnectReactor : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Coor
   }
 
   Cluster* cluster_;
+  const std::string identity_;
   std::shared_ptr<Session> session_;
   v1::AgentMessage in_;  // the read buffer; touched only by the read chain
   std::string node_id_;  // set once by the read chain after a good hello
@@ -243,45 +250,50 @@ class FailedBidi : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Coordina
   void OnDone() override { delete this; }
 };
 
+
+// The caller's certificate name when it is a node, else "" (admin token).
+std::string node_identity_of(const grpc::CallbackServerContext& ctx) {
+  auto p = call_principal(ctx);
+  return p.ok() && p->role == Principal::Role::kNode ? p->name : std::string();
+}
+
+grpc::ServerUnaryReactor* finish(grpc::CallbackServerContext* ctx, const grpc::Status& st) {
+  auto* r = ctx->DefaultReactor();
+  r->Finish(st);
+  return r;
+}
+
 }  // namespace
 
-NodeGatewayService::NodeGatewayService(Cluster* cluster, const TokenVerifier* verifier)
-    : cluster_(cluster), verifier_(verifier) {}
+NodeGatewayService::NodeGatewayService(Cluster* cluster, CertAuthority* ca)
+    : cluster_(cluster), ca_(ca) {}
 
 grpc::ServerUnaryReactor* NodeGatewayService::Register(grpc::CallbackServerContext* ctx,
                                                        const v1::RegisterRequest* req,
                                                        v1::RegisterResponse* resp) {
-  auto* r = ctx->DefaultReactor();
-  if (verifier_ != nullptr) {
-    if (auto st = verifier_->check_call(*ctx); !st.ok()) {
-      r->Finish(st);
-      return r;
-    }
+  if (auto st = authorize_call(*ctx, {Principal::Role::kNode}, "NodeGateway.Register"); !st.ok()) {
+    return finish(ctx, st);
   }
-  auto out = cluster_->register_node(*req);
+  auto out = cluster_->register_node(*req, node_identity_of(*ctx));
   if (out.ok()) {
     *resp = *out;
   }
-  r->Finish(to_grpc(out.status()));
-  return r;
+  return finish(ctx, to_grpc(out.status()));
 }
 
 grpc::ServerBidiReactor<v1::AgentMessage, v1::CoordinatorMessage>* NodeGatewayService::Connect(
     grpc::CallbackServerContext* ctx) {
-  if (verifier_ != nullptr) {
-    if (auto st = verifier_->check_call(*ctx); !st.ok()) {
-      return new FailedBidi(st);
-    }
+  if (auto st = authorize_call(*ctx, {Principal::Role::kNode}, "NodeGateway.Connect"); !st.ok()) {
+    return new FailedBidi(st);
   }
-  return new ConnectReactor(cluster_);
+  return new ConnectReactor(cluster_, node_identity_of(*ctx));
 }
 
 grpc::ServerWriteReactor<v1::BinaryChunk>* NodeGatewayService::FetchBinary(
     grpc::CallbackServerContext* ctx, const v1::FetchBinaryRequest* req) {
-  if (verifier_ != nullptr) {
-    if (auto st = verifier_->check_call(*ctx); !st.ok()) {
-      return new FailedWriter<v1::BinaryChunk>(st);
-    }
+  if (auto st = authorize_call(*ctx, {Principal::Role::kNode}, "NodeGateway.FetchBinary");
+      !st.ok()) {
+    return new FailedWriter<v1::BinaryChunk>(st);
   }
   auto size = cluster_->binaries().size_of(req->sha256());
   if (!size.ok()) {
@@ -298,6 +310,65 @@ grpc::ServerWriteReactor<v1::BinaryChunk>* NodeGatewayService::FetchBinary(
         grpc::StatusCode::INTERNAL, absl::StrCat("open stored binary: ", std::strerror(errno))));
   }
   return new FetchReactor(fd, req->offset(), *size);
+}
+
+grpc::ServerUnaryReactor* NodeGatewayService::Join(grpc::CallbackServerContext* ctx,
+                                                   const v1::JoinRequest* req,
+                                                   v1::JoinResponse* resp) {
+  if (auto st = authorize_call(*ctx, {Principal::Role::kBootstrap}, "NodeGateway.Join");
+      !st.ok()) {
+    return finish(ctx, st);
+  }
+  if (ca_ == nullptr) {
+    return finish(ctx, grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                    "this coordinator serves loopback only and takes no joins; "
+                                    "start it with --listen ADDR (TLS) to admit other hosts"));
+  }
+  for (const auto& n : cluster_->list_nodes(/*include_dead=*/false)) {
+    if (n.identity() == req->node_name()) {
+      return finish(ctx, grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
+                                      absl::StrCat("a live node (", n.node_id(), ") is registered as '",
+                                                   req->node_name(),
+                                                   "'; pick another --node-name, or `skein nodes "
+                                                   "remove ",
+                                                   req->node_name(), "` first")));
+    }
+  }
+  auto p = call_principal(*ctx);
+  const std::string token_id = p.ok() && p->role == Principal::Role::kBootstrap ? p->name : "";
+  auto issued = ca_->issue_node(token_id, req->node_name(), req->csr_pem());
+  if (!issued.ok()) {
+    return finish(ctx, to_grpc(issued.status()));
+  }
+  logger("node_gateway")
+      ->info("node certificate for '{}' issued (serial {}, join token {})", req->node_name(),
+             issued->serial, token_id.empty() ? "-" : token_id);
+  resp->set_cert_pem(issued->cert_pem);
+  resp->set_ca_pem(ca_->ca_pem());
+  resp->set_not_after_unix_ms(issued->not_after_unix * 1000);
+  return finish(ctx, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* NodeGatewayService::RenewCertificate(
+    grpc::CallbackServerContext* ctx, const v1::RenewCertificateRequest* req,
+    v1::JoinResponse* resp) {
+  auto p = call_principal(*ctx);
+  if (!p.ok() || p->role != Principal::Role::kNode) {
+    return finish(ctx, grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                                    "only a node certificate can be renewed, by its holder"));
+  }
+  if (ca_ == nullptr) {
+    return finish(ctx, grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                    "this coordinator has no cluster CA (loopback token mode)"));
+  }
+  auto issued = ca_->issue_node("", p->name, req->csr_pem());
+  if (!issued.ok()) {
+    return finish(ctx, to_grpc(issued.status()));
+  }
+  resp->set_cert_pem(issued->cert_pem);
+  resp->set_ca_pem(ca_->ca_pem());
+  resp->set_not_after_unix_ms(issued->not_after_unix * 1000);
+  return finish(ctx, grpc::Status::OK);
 }
 
 }  // namespace skein::coordinator

@@ -10,8 +10,15 @@
 // message (dead node, malformed message) finishes the stream with that status.
 //
 // FetchBinary streams a stored file in 1 MiB chunks, one write in flight.
+//
+// Authorization: Register, Connect, FetchBinary and RenewCertificate need a
+// node certificate (or the admin token of a loopback cluster); Join needs a
+// bootstrap token. A node registered with a certificate is bound to that
+// certificate's name: a Connect for its node id from any other certificate
+// is refused (one node cannot speak for another).
 #pragma once
 
+#include "cert_authority.hpp"
 #include "cluster.hpp"
 #include "skein/common/auth.hpp"
 #include "skein/v1/node.grpc.pb.h"
@@ -20,8 +27,9 @@ namespace skein::coordinator {
 
 class NodeGatewayService final : public v1::NodeGateway::CallbackService {
  public:
-  // `verifier` is null unless handlers must check the token themselves.
-  NodeGatewayService(Cluster* cluster, const TokenVerifier* verifier);
+  // `ca` is null on a loopback token-mode coordinator (Join and
+  // RenewCertificate then fail FAILED_PRECONDITION).
+  NodeGatewayService(Cluster* cluster, CertAuthority* ca);
 
   grpc::ServerUnaryReactor* Register(grpc::CallbackServerContext* ctx,
                                      const v1::RegisterRequest* req,
@@ -30,10 +38,15 @@ class NodeGatewayService final : public v1::NodeGateway::CallbackService {
       grpc::CallbackServerContext* ctx) override;
   grpc::ServerWriteReactor<v1::BinaryChunk>* FetchBinary(
       grpc::CallbackServerContext* ctx, const v1::FetchBinaryRequest* req) override;
+  grpc::ServerUnaryReactor* Join(grpc::CallbackServerContext* ctx, const v1::JoinRequest* req,
+                                 v1::JoinResponse* resp) override;
+  grpc::ServerUnaryReactor* RenewCertificate(grpc::CallbackServerContext* ctx,
+                                             const v1::RenewCertificateRequest* req,
+                                             v1::JoinResponse* resp) override;
 
  private:
   Cluster* cluster_;
-  const TokenVerifier* verifier_;
+  CertAuthority* ca_;
 };
 
 }  // namespace skein::coordinator

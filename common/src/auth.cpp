@@ -2,15 +2,17 @@
 
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
-#include <grpcpp/support/client_interceptor.h>
 #include <openssl/crypto.h>
 
 #include <fstream>
 #include <sstream>
 #include <vector>
 
+#include <grpc/grpc_security_constants.h>
+
 #include "absl/strings/str_cat.h"
 #include "skein/common/bind_policy.hpp"
+#include "skein/common/pki.hpp"
 
 namespace skein {
 namespace {
@@ -32,37 +34,22 @@ absl::StatusOr<std::string> read_pem(const std::string& path, const char* what) 
   return ss.str();
 }
 
-// Adds the bearer header to every call on an insecure channel, where call
-// credentials are refused by gRPC (they need a secure transport).
-class TokenInterceptor : public grpc::experimental::Interceptor {
- public:
-  explicit TokenInterceptor(const std::string* header) : header_(header) {}
+constexpr char kRoleProperty[] = "skein.role";
+constexpr char kNameProperty[] = "skein.name";
 
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(
-            grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
-      methods->GetSendInitialMetadata()->insert({kAuthMetadataKey, *header_});
-    }
-    methods->Proceed();
+std::optional<Principal::Role> principal_role_of(pki::Role role) {
+  switch (role) {
+    case pki::Role::kAdmin:
+      return Principal::Role::kAdmin;
+    case pki::Role::kUser:
+      return Principal::Role::kUser;
+    case pki::Role::kNode:
+      return Principal::Role::kNode;
+    case pki::Role::kCoordinator:
+      return std::nullopt;  // a server certificate is no client identity
   }
-
- private:
-  const std::string* header_;  // owned by the factory, which the channel keeps alive
-};
-
-class TokenInterceptorFactory : public grpc::experimental::ClientInterceptorFactoryInterface {
- public:
-  explicit TokenInterceptorFactory(std::string token)
-      : header_(std::string(kBearerPrefix) + token) {}
-
-  grpc::experimental::Interceptor* CreateClientInterceptor(
-      grpc::experimental::ClientRpcInfo* /*info*/) override {
-    return new TokenInterceptor(&header_);
-  }
-
- private:
-  std::string header_;
-};
+  return std::nullopt;
+}
 
 }  // namespace
 
@@ -77,47 +64,129 @@ bool TokenVerifier::matches(std::string_view header_value) const {
   return CRYPTO_memcmp(header_value.data(), expected_.data(), expected_.size()) == 0;
 }
 
-grpc::Status TokenVerifier::check_call(const grpc::ServerContextBase& ctx) const {
-  const auto& md = ctx.client_metadata();
-  auto range = md.equal_range(kAuthMetadataKey);
-  for (auto it = range.first; it != range.second; ++it) {
-    if (matches(std::string_view(it->second.data(), it->second.size()))) {
-      return grpc::Status::OK;
-    }
+std::string_view principal_role_name(Principal::Role role) {
+  switch (role) {
+    case Principal::Role::kAdmin:
+      return "admin";
+    case Principal::Role::kUser:
+      return "user";
+    case Principal::Role::kNode:
+      return "node";
+    case Principal::Role::kBootstrap:
+      return "bootstrap";
   }
-  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, kRejectMessage);
+  return "unknown";
 }
 
-TokenAuthProcessor::TokenAuthProcessor(std::string token) : verifier_(std::move(token)) {}
+ClusterAuthProcessor::ClusterAuthProcessor(std::string admin_token,
+                                           const CredentialDirectory* directory)
+    : admin_(std::move(admin_token)), directory_(directory) {}
 
-grpc::Status TokenAuthProcessor::Process(const InputMetadata& auth_metadata,
-                                         grpc::AuthContext* /*context*/,
-                                         OutputMetadata* consumed_auth_metadata,
-                                         OutputMetadata* /*response_metadata*/) {
+grpc::Status ClusterAuthProcessor::Process(const InputMetadata& auth_metadata,
+                                           grpc::AuthContext* context,
+                                           OutputMetadata* consumed_auth_metadata,
+                                           OutputMetadata* /*response_metadata*/) {
+  auto record = [context](Principal::Role role, std::string_view name) {
+    context->AddProperty(kRoleProperty, std::string(principal_role_name(role)));
+    context->AddProperty(kNameProperty, std::string(name));
+    return grpc::Status::OK;
+  };
+  // A client certificate is only present here once the TLS handshake
+  // verified it against the cluster CA.
+  auto pems = context->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+  if (!pems.empty()) {
+    auto info = pki::inspect(std::string_view(pems.front().data(), pems.front().size()));
+    if (!info.ok() || info->name.empty()) {
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          "the client certificate carries no Skein identity");
+    }
+    auto role = principal_role_of(info->role);
+    if (!role) {
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          "a server certificate cannot be used as a client credential");
+    }
+    if (directory_ != nullptr && directory_->certificate_revoked(info->serial)) {
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          absl::StrCat("certificate of ", std::string(principal_role_name(*role)), " '",
+                                       info->name, "' (serial ", info->serial,
+                                       ") was revoked; join again with a new token"));
+    }
+    return record(*role, info->name);
+  }
   auto range = auth_metadata.equal_range(kAuthMetadataKey);
   for (auto it = range.first; it != range.second; ++it) {
     std::string_view value(it->second.data(), it->second.size());
-    if (verifier_.matches(value)) {
+    if (admin_.matches(value)) {
       consumed_auth_metadata->insert({std::string(kAuthMetadataKey), std::string(value)});
-      return grpc::Status::OK;
+      return record(Principal::Role::kAdmin, "admin-token");
+    }
+    if (directory_ != nullptr && value.substr(0, sizeof(kBearerPrefix) - 1) == kBearerPrefix) {
+      if (auto id = directory_->bootstrap_token_id(value.substr(sizeof(kBearerPrefix) - 1))) {
+        consumed_auth_metadata->insert({std::string(kAuthMetadataKey), std::string(value)});
+        return record(Principal::Role::kBootstrap, *id);
+      }
     }
   }
   return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, kRejectMessage);
 }
 
+absl::StatusOr<Principal> call_principal(const grpc::ServerContextBase& ctx) {
+  auto auth = ctx.auth_context();
+  if (auth == nullptr) {
+    return absl::UnauthenticatedError(kRejectMessage);
+  }
+  auto roles = auth->FindPropertyValues(kRoleProperty);
+  auto names = auth->FindPropertyValues(kNameProperty);
+  if (roles.empty() || names.empty()) {
+    return absl::UnauthenticatedError(kRejectMessage);
+  }
+  const std::string role(roles.back().data(), roles.back().size());
+  Principal p;
+  p.name = std::string(names.back().data(), names.back().size());
+  for (auto r : {Principal::Role::kAdmin, Principal::Role::kUser, Principal::Role::kNode,
+                 Principal::Role::kBootstrap}) {
+    if (principal_role_name(r) == role) {
+      p.role = r;
+      return p;
+    }
+  }
+  return absl::UnauthenticatedError(kRejectMessage);
+}
+
+grpc::Status authorize_call(const grpc::ServerContextBase& ctx,
+                            std::initializer_list<Principal::Role> allowed,
+                            std::string_view method) {
+  auto p = call_principal(ctx);
+  if (!p.ok()) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(p.status().message()));
+  }
+  if (p->role == Principal::Role::kAdmin) {
+    return grpc::Status::OK;
+  }
+  for (auto r : allowed) {
+    if (r == p->role) {
+      return grpc::Status::OK;
+    }
+  }
+  return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                      absl::StrCat(std::string(principal_role_name(p->role)), " '", p->name,
+                                   "' may not call ", std::string(method)));
+}
+
 absl::StatusOr<ServerAuth> make_server_auth(const AuthConfig& config,
-                                            std::string_view listen_address) {
+                                            std::string_view listen_address,
+                                            const CredentialDirectory* directory) {
   if (config.token.empty()) {
-    return absl::InvalidArgumentError("no cluster token configured");
+    return absl::InvalidArgumentError("no admin token configured");
   }
   bool tls = !config.tls.cert_file.empty();
   if (config.tls.enabled() && (config.tls.cert_file.empty() || config.tls.key_file.empty())) {
     return absl::InvalidArgumentError("TLS needs both a certificate and a key file");
   }
-  if (auto s = check_bind_policy(listen_address, tls, config.insecure); !s.ok()) {
+  if (auto s = check_bind_policy(listen_address, tls); !s.ok()) {
     return s;
   }
-  auto processor = std::make_shared<TokenAuthProcessor>(config.token);
+  auto processor = std::make_shared<ClusterAuthProcessor>(config.token, directory);
   ServerAuth out;
   if (tls) {
     auto cert = read_pem(config.tls.cert_file, "certificate");
@@ -128,6 +197,8 @@ absl::StatusOr<ServerAuth> make_server_auth(const AuthConfig& config,
     if (!key.ok()) {
       return key.status();
     }
+    // Requested and verified, not required: a joining host has no
+    // certificate yet (its only method, Join, needs a bootstrap token).
     grpc_ssl_client_certificate_request_type request = GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
     std::string ca;
     if (!config.tls.ca_file.empty()) {
@@ -136,37 +207,33 @@ absl::StatusOr<ServerAuth> make_server_auth(const AuthConfig& config,
         return ca_pem.status();
       }
       ca = *std::move(ca_pem);
-      request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+      request = GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
     }
     grpc::SslServerCredentialsOptions opts(request);
     opts.pem_root_certs = ca;
     opts.pem_key_cert_pairs.push_back({*key, *cert});
     out.credentials = grpc::SslServerCredentials(opts);
     out.credentials->SetAuthMetadataProcessor(processor);
+    out.tls = true;
     return out;
   }
-  auto hp = split_host_port(listen_address);
-  bool loopback = hp.ok() && is_loopback_host(hp->host);
-  if (loopback) {
-    out.credentials = grpc::experimental::LocalServerCredentials(LOCAL_TCP);
-    out.credentials->SetAuthMetadataProcessor(processor);
-    return out;
-  }
-  // --insecure on a non-loopback address (check_bind_policy let it through).
-  out.credentials = grpc::InsecureServerCredentials();
-  out.handlers_must_check = true;
+  // check_bind_policy let only loopback through without TLS.
+  out.credentials = grpc::experimental::LocalServerCredentials(LOCAL_TCP);
+  out.credentials->SetAuthMetadataProcessor(processor);
   return out;
 }
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> make_channel(const std::string& target,
                                                             const AuthConfig& config,
                                                             const grpc::ChannelArguments& args) {
-  if (config.token.empty()) {
-    return absl::InvalidArgumentError("no cluster token configured");
-  }
   auto hp = split_host_port(target);
   if (!hp.ok()) {
     return hp.status();
+  }
+  const bool has_cert = !config.tls.cert_file.empty();
+  if (config.token.empty() && !has_cert) {
+    return absl::InvalidArgumentError(
+        "no credential: neither a client certificate nor a token is configured");
   }
   if (!config.tls.ca_file.empty()) {
     auto ca = read_pem(config.tls.ca_file, "CA");
@@ -175,7 +242,7 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> make_channel(const std::string& t
     }
     grpc::SslCredentialsOptions opts;
     opts.pem_root_certs = *ca;
-    if (!config.tls.cert_file.empty()) {
+    if (has_cert) {
       auto cert = read_pem(config.tls.cert_file, "certificate");
       if (!cert.ok()) {
         return cert.status();
@@ -187,30 +254,25 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> make_channel(const std::string& t
       opts.pem_cert_chain = *cert;
       opts.pem_private_key = *key;
     }
-    auto creds = grpc::CompositeChannelCredentials(grpc::SslCredentials(opts),
-                                                   grpc::AccessTokenCredentials(config.token));
+    auto creds = grpc::SslCredentials(opts);
+    if (!config.token.empty()) {
+      creds = grpc::CompositeChannelCredentials(creds, grpc::AccessTokenCredentials(config.token));
+    }
     return grpc::CreateCustomChannel(target, creds, args);
   }
-  if (is_loopback_host(hp->host)) {
-    auto creds = grpc::CompositeChannelCredentials(grpc::experimental::LocalCredentials(LOCAL_TCP),
-                                                   grpc::AccessTokenCredentials(config.token));
-    return grpc::CreateCustomChannel(target, creds, args);
+  if (!is_loopback_host(hp->host)) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "refusing a plaintext connection to non-loopback ", target,
+        ": Skein speaks TLS off loopback; use a context made by `skein up --listen` or "
+        "`skein user create` (see `skein config`), or pass --tls-ca"));
   }
-  if (!config.insecure) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("refusing plaintext connection to non-loopback ", target,
-                     ": configure a TLS CA, or pass --insecure"));
+  if (config.token.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a loopback coordinator without TLS (", target, ") needs the admin token"));
   }
-  return make_plaintext_channel(target, config.token, args);
-}
-
-std::shared_ptr<grpc::Channel> make_plaintext_channel(const std::string& target,
-                                                      const std::string& token,
-                                                      const grpc::ChannelArguments& args) {
-  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> factories;
-  factories.push_back(std::make_unique<TokenInterceptorFactory>(token));
-  return grpc::experimental::CreateCustomChannelWithInterceptors(
-      target, grpc::InsecureChannelCredentials(), args, std::move(factories));
+  auto creds = grpc::CompositeChannelCredentials(grpc::experimental::LocalCredentials(LOCAL_TCP),
+                                                 grpc::AccessTokenCredentials(config.token));
+  return grpc::CreateCustomChannel(target, creds, args);
 }
 
 }  // namespace skein

@@ -60,7 +60,7 @@ bool is_loopback_host(std::string_view host) {
   return false;
 }
 
-absl::Status check_bind_policy(std::string_view address_view, bool tls_configured, bool insecure) {
+absl::Status check_bind_policy(std::string_view address_view, bool tls_configured) {
   const std::string address(address_view);
   if (address.rfind("unix:", 0) == 0) {
     return absl::OkStatus();
@@ -69,13 +69,13 @@ absl::Status check_bind_policy(std::string_view address_view, bool tls_configure
   if (!hp.ok()) {
     return hp.status();
   }
-  if (is_loopback_host(hp->host) || tls_configured || insecure) {
+  if (is_loopback_host(hp->host) || tls_configured) {
     return absl::OkStatus();
   }
   return absl::PermissionDeniedError(
       absl::StrCat("refusing to listen on non-loopback address ", address,
-                   " without TLS: configure TLS certificates, or pass --insecure to accept "
-                   "plaintext traffic (the cluster token is still required)"));
+                   " without TLS: Skein serves other hosts over mutual TLS only (the "
+                   "coordinator makes its certificates in <data-dir>/pki)"));
 }
 
 }  // namespace skein

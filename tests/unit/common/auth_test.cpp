@@ -8,6 +8,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <mutex>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
 
 #include "skein/v1/node.grpc.pb.h"
 
@@ -26,21 +30,43 @@ class RegisterOnly final : public v1::NodeGateway::CallbackService {
                                      v1::RegisterResponse* resp) override {
     ++calls;
     saw_token_in_handler = ctx->client_metadata().count(kAuthMetadataKey) > 0;
-    resp->set_node_id("node-1");
+    if (auto p = call_principal(*ctx); p.ok()) {
+      std::lock_guard<std::mutex> lock(mu);
+      principal = absl::StrCat(principal_role_name(p->role), ":", p->name);
+    }
     auto* r = ctx->DefaultReactor();
+    // Only nodes (and admins) may register: authorize_call as a service does.
+    if (auto st = authorize_call(*ctx, {Principal::Role::kNode}, "Register"); !st.ok()) {
+      r->Finish(st);
+      return r;
+    }
+    resp->set_node_id("node-1");
     r->Finish(grpc::Status::OK);
     return r;
   }
   std::atomic<int> calls{0};
   std::atomic<bool> saw_token_in_handler{false};
+  std::mutex mu;
+  std::string principal;  // GUARDED_BY(mu): "<role>:<name>" of the last call
+};
+
+// Bootstrap tokens as the coordinator's directory would answer.
+class FakeDirectory : public CredentialDirectory {
+ public:
+  std::optional<std::string> bootstrap_token_id(std::string_view token) const override {
+    if (token == "abc123.0123456789abcdef") {
+      return "abc123";
+    }
+    return std::nullopt;
+  }
+  bool certificate_revoked(std::string_view) const override { return false; }
 };
 
 class AuthTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto sa = make_server_auth(AuthConfig{kToken, {}, false}, "127.0.0.1:0");
+    auto sa = make_server_auth(AuthConfig{kToken, {}}, "127.0.0.1:0", &directory_);
     ASSERT_TRUE(sa.ok()) << sa.status();
-    EXPECT_FALSE(sa->handlers_must_check);
     grpc::ServerBuilder b;
     b.AddListeningPort("127.0.0.1:0", sa->credentials, &port_);
     b.RegisterService(&service_);
@@ -76,6 +102,7 @@ class AuthTest : public ::testing::Test {
     return reader->Finish();
   }
 
+  FakeDirectory directory_;
   RegisterOnly service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
@@ -83,11 +110,15 @@ class AuthTest : public ::testing::Test {
 };
 
 TEST_F(AuthTest, RightTokenReachesTheHandlerWhichNeverSeesTheToken) {
-  auto ch = make_channel(target_, AuthConfig{kToken, {}, false});
+  auto ch = make_channel(target_, AuthConfig{kToken, {}});
   ASSERT_TRUE(ch.ok()) << ch.status();
   EXPECT_TRUE(call_register(*ch).ok());
   EXPECT_EQ(service_.calls.load(), 1);
   EXPECT_FALSE(service_.saw_token_in_handler.load());
+  {
+    std::lock_guard<std::mutex> lock(service_.mu);
+    EXPECT_EQ(service_.principal, "admin:admin-token");
+  }
   // An unimplemented method behind a valid token is UNIMPLEMENTED, not 16.
   EXPECT_EQ(call_fetch(*ch).error_code(), grpc::StatusCode::UNIMPLEMENTED);
 }
@@ -109,7 +140,7 @@ TEST_F(AuthTest, PlaintextClientWithoutTokenIsUnauthenticated) {
 TEST_F(AuthTest, WrongAndTruncatedTokensAreUnauthenticatedWithAGenericMessage) {
   for (std::string bad :
        {std::string(kOtherToken), std::string(kToken).substr(0, 63), std::string(kToken) + "0"}) {
-    auto ch = make_channel(target_, AuthConfig{bad, {}, false});
+    auto ch = make_channel(target_, AuthConfig{bad, {}});
     ASSERT_TRUE(ch.ok());
     grpc::Status s = call_register(*ch);
     EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
@@ -128,17 +159,33 @@ TEST(TokenVerifier, ExactBearerMatchOnly) {
   EXPECT_FALSE(v.matches(""));
 }
 
-TEST(ServerAuth, BindPolicyAndInsecureMode) {
-  EXPECT_EQ(make_server_auth(AuthConfig{kToken, {}, false}, "0.0.0.0:0").status().code(),
+// A bootstrap token authenticates (the processor lets it through) but
+// authorizes nothing except what a service allows it: here Register refuses.
+TEST_F(AuthTest, BootstrapTokenIsItsOwnPrincipalWithoutNodeRights) {
+  auto ch = make_channel(target_, AuthConfig{"abc123.0123456789abcdef", {}});
+  ASSERT_TRUE(ch.ok());
+  grpc::Status s = call_register(*ch);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  EXPECT_NE(s.error_message().find("bootstrap 'abc123'"), std::string::npos) << s.error_message();
+  {
+    std::lock_guard<std::mutex> lock(service_.mu);
+    EXPECT_EQ(service_.principal, "bootstrap:abc123");
+  }
+  auto wrong = make_channel(target_, AuthConfig{"abc123.0123456789abcdee", {}});
+  EXPECT_EQ(call_register(*wrong).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+// There is no plaintext mode off loopback, on either side.
+TEST(ServerAuth, BindPolicyRefusesPlaintextOffLoopback) {
+  EXPECT_EQ(make_server_auth(AuthConfig{kToken, {}}, "0.0.0.0:0").status().code(),
             absl::StatusCode::kPermissionDenied);
-  auto insecure = make_server_auth(AuthConfig{kToken, {}, true}, "0.0.0.0:0");
-  ASSERT_TRUE(insecure.ok());
-  EXPECT_TRUE(insecure->handlers_must_check);
-  EXPECT_EQ(make_server_auth(AuthConfig{"", {}, false}, "127.0.0.1:0").status().code(),
+  EXPECT_EQ(make_server_auth(AuthConfig{"", {}}, "127.0.0.1:0").status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(make_channel("10.1.2.3:7000", AuthConfig{kToken, {}, false}).status().code(),
-            absl::StatusCode::kPermissionDenied);
-  EXPECT_TRUE(make_channel("10.1.2.3:7000", AuthConfig{kToken, {}, true}).ok());
+  auto refused = make_channel("10.1.2.3:7000", AuthConfig{kToken, {}});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(refused.status().message().find("TLS"), absl::string_view::npos);
+  EXPECT_EQ(make_channel("127.0.0.1:7000", AuthConfig{"", {}}).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

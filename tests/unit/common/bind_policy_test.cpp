@@ -31,16 +31,15 @@ TEST(BindPolicy, SplitHostPort) {
   }
 }
 
-TEST(BindPolicy, NonLoopbackNeedsTlsOrInsecure) {
-  EXPECT_TRUE(check_bind_policy("127.0.0.1:0", false, false).ok());
-  EXPECT_TRUE(check_bind_policy("[::1]:0", false, false).ok());
-  EXPECT_TRUE(check_bind_policy("unix:/tmp/x.sock", false, false).ok());
-  auto refused = check_bind_policy("0.0.0.0:7000", false, false);
+TEST(BindPolicy, NonLoopbackNeedsTls) {
+  EXPECT_TRUE(check_bind_policy("127.0.0.1:0", false).ok());
+  EXPECT_TRUE(check_bind_policy("[::1]:0", false).ok());
+  EXPECT_TRUE(check_bind_policy("unix:/tmp/x.sock", false).ok());
+  auto refused = check_bind_policy("0.0.0.0:7000", false);
   EXPECT_EQ(refused.code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_NE(refused.message().find("--insecure"), absl::string_view::npos);
-  EXPECT_TRUE(check_bind_policy("0.0.0.0:7000", /*tls=*/true, false).ok());
-  EXPECT_TRUE(check_bind_policy("0.0.0.0:7000", false, /*insecure=*/true).ok());
-  EXPECT_EQ(check_bind_policy("nonsense", true, true).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.message().find("mutual TLS"), absl::string_view::npos);
+  EXPECT_TRUE(check_bind_policy("0.0.0.0:7000", /*tls=*/true).ok());
+  EXPECT_EQ(check_bind_policy("nonsense", true).code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

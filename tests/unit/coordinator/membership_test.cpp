@@ -21,21 +21,21 @@ MembershipConfig fast() { return MembershipConfig{milliseconds(100), 5}; }
 TEST(Membership, RegisterHandsOutFreshIdsAndEpochs) {
   Membership m(fast());
   SteadyTime t0{};
-  auto a = m.register_node(req(), t0, 1);
-  auto b = m.register_node(req(), t0, 1);
+  auto a = m.register_node(req(), "", t0, 1);
+  auto b = m.register_node(req(), "", t0, 1);
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(a->node_id(), "node-1");
   EXPECT_EQ(b->node_id(), "node-2");
   EXPECT_LT(a->epoch(), b->epoch());
   EXPECT_EQ(a->state(), v1::NODE_STATE_ALIVE);
-  EXPECT_EQ(m.register_node(req(0), t0, 1).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(m.register_node(req(0), "", t0, 1).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(Membership, DeclaredDeadAfterMissLimitNotBefore) {
   Membership m(fast());
   SteadyTime t0{};
-  auto a = m.register_node(req(), t0, 1);
-  auto b = m.register_node(req(), t0, 1);
+  auto a = m.register_node(req(), "", t0, 1);
+  auto b = m.register_node(req(), "", t0, 1);
   // b keeps heartbeating every period; a goes silent.
   for (int i = 1; i <= 5; ++i) {
     ASSERT_TRUE(m.touch(b->node_id(), b->epoch(), t0 + milliseconds(100 * i), 1).ok());
@@ -53,7 +53,7 @@ TEST(Membership, DeclaredDeadAfterMissLimitNotBefore) {
 TEST(Membership, NothingFromADeadNodeIsAccepted) {
   Membership m(fast());
   SteadyTime t0{};
-  auto a = m.register_node(req(), t0, 1);
+  auto a = m.register_node(req(), "", t0, 1);
   ASSERT_EQ(m.expire(t0 + milliseconds(1000)).size(), 1u);
   v1::Heartbeat hb;
   EXPECT_EQ(m.touch(a->node_id(), a->epoch(), t0 + milliseconds(1001), 1).code(),
@@ -62,7 +62,7 @@ TEST(Membership, NothingFromADeadNodeIsAccepted) {
             absl::StatusCode::kFailedPrecondition);
   EXPECT_FALSE(m.is_alive(a->node_id()));
   // The agent comes back: it is a new node.
-  auto again = m.register_node(req(), t0 + milliseconds(1002), 1);
+  auto again = m.register_node(req(), "", t0 + milliseconds(1002), 1);
   ASSERT_TRUE(again.ok());
   EXPECT_NE(again->node_id(), a->node_id());
   EXPECT_GT(again->epoch(), a->epoch());
@@ -73,7 +73,7 @@ TEST(Membership, NothingFromADeadNodeIsAccepted) {
 TEST(Membership, WrongEpochAndUnknownNodeAreRejected) {
   Membership m(fast());
   SteadyTime t0{};
-  auto a = m.register_node(req(), t0, 1);
+  auto a = m.register_node(req(), "", t0, 1);
   EXPECT_EQ(m.check_alive(a->node_id(), a->epoch() + 7).code(),
             absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(m.check_alive("node-99", 99).code(), absl::StatusCode::kNotFound);
@@ -84,8 +84,8 @@ TEST(Membership, WrongEpochAndUnknownNodeAreRejected) {
 TEST(Membership, HeartbeatStatsShowUpForLiveNodesOnly) {
   Membership m(fast());
   SteadyTime t0{};
-  auto a = m.register_node(req(), t0, 1);
-  auto b = m.register_node(req(), t0, 1);
+  auto a = m.register_node(req(), "", t0, 1);
+  auto b = m.register_node(req(), "", t0, 1);
   v1::Heartbeat hb;
   hb.mutable_load()->set_running_workers(3);
   auto* js = hb.add_jobs();

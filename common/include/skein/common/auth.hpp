@@ -1,24 +1,32 @@
-// Cluster-token authentication for every Skein listener and client.
+// Authentication of every Skein listener and client: who is calling.
 //
-// Server side, three transports (chosen by make_server_auth):
-//   - loopback, no TLS: grpc::experimental::LocalServerCredentials(LOCAL_TCP)
-//     with a TokenAuthProcessor installed. The processor runs before any
-//     handler on every method, so an unlisted method cannot be reached
-//     without the token. (InsecureServerCredentials cannot carry a
-//     processor: SetAuthMetadataProcessor on it aborts in gRPC 1.51.)
-//   - TLS: SslServerCredentials (client certificate optional or required)
-//     with the same processor.
-//   - --insecure on a non-loopback address: InsecureServerCredentials, which
-//     cannot carry a processor, so ServerAuth::handlers_must_check is true and
-//     every handler calls TokenVerifier::check_call first.
-// The processor consumes the "authorization" entry: handlers never see the
-// token. Comparison is constant-time (CRYPTO_memcmp); the rejection message
-// is generic and never echoes what the client sent.
+// Principals (DESIGN.md section 8), each a separate identity:
+//   admin      the admin token file on the coordinator's host, or a client
+//              certificate with role admin: may call every method;
+//   user       a client certificate with role user: jobs, logs, nodes, stats;
+//   node       a node agent's certificate: the NodeGateway service only;
+//   bootstrap  a short-lived join token: NodeGateway.Join only.
+// Authorization (which principal may call which method) is the services'
+// business: they call authorize_call() first thing, with the roles allowed.
 //
-// Client side: make_channel() returns a channel whose every call carries the
-// token — LocalCredentials or SslCredentials composed with
-// AccessTokenCredentials, or, for --insecure, a client interceptor that adds
-// the same header.
+// Server side, two transports (chosen by make_server_auth):
+//   - loopback without TLS: LocalServerCredentials(LOCAL_TCP) + the admin
+//     token (single-user local clusters, tests);
+//   - TLS (always, off loopback): the server certificate, and the cluster CA
+//     to verify client certificates. Client certificates are requested and
+//     verified when presented but not required by the handshake, because a
+//     joining host has none yet; every method but Join then needs one (or
+//     the admin token).
+// Either way a ClusterAuthProcessor runs before any handler, on every
+// method: it finds the principal (verified certificate first, else the
+// bearer token), refuses revoked certificates, consumes the token so
+// handlers never see it, and records the principal on the call's
+// AuthContext ("skein.role", "skein.name"). Comparison of tokens is
+// constant-time; rejections are generic and never echo what was sent.
+// There is no plaintext mode off loopback.
+//
+// Client side: make_channel() returns a channel carrying the client's
+// certificate (mTLS) and/or a bearer token.
 //
 //   AuthConfig auth{.token = *load_token(path)};
 //   SKEIN_ASSIGN_OR_RETURN(ServerAuth sa, make_server_auth(auth, "127.0.0.1:0"));
@@ -33,7 +41,9 @@
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/channel_arguments.h>
 
+#include <initializer_list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -46,8 +56,8 @@ inline constexpr char kAuthMetadataKey[] = "authorization";
 inline constexpr char kBearerPrefix[] = "Bearer ";
 
 // PEM file paths. Server: cert + key required, ca optional (when set, client
-// certificates are required and verified: mTLS). Client: ca required, cert +
-// key optional (for mTLS).
+// certificates are requested and verified). Client: ca required, cert + key
+// optional (for mTLS).
 struct TlsFiles {
   std::string cert_file;
   std::string key_file;
@@ -57,9 +67,31 @@ struct TlsFiles {
 };
 
 struct AuthConfig {
-  std::string token;  // the cluster token itself (never log this struct)
+  // Server: the admin token (required). Client: a bearer token to send
+  // (admin or bootstrap), optional when a client certificate is configured.
+  // Never log this struct.
+  std::string token;
   TlsFiles tls;
-  bool insecure = false;  // plaintext allowed on non-loopback addresses
+};
+
+// Who is calling, as the processor found it.
+struct Principal {
+  enum class Role { kAdmin, kUser, kNode, kBootstrap };
+  Role role = Role::kUser;
+  std::string name;  // certificate name, bootstrap token id, or "admin-token"
+};
+
+std::string_view principal_role_name(Principal::Role role);
+
+// The coordinator's live view of credentials the processor cannot judge
+// from the bytes alone. Implementations are thread-safe and fast (called
+// inline on gRPC threads, once per call).
+class CredentialDirectory {
+ public:
+  virtual ~CredentialDirectory() = default;
+  // The token id of a valid (unexpired, unrevoked) bootstrap token.
+  virtual std::optional<std::string> bootstrap_token_id(std::string_view token) const = 0;
+  virtual bool certificate_revoked(std::string_view serial) const = 0;
 };
 
 // Checks "authorization: Bearer <token>" against the cluster token.
@@ -71,20 +103,17 @@ class TokenVerifier {
   // the token's bytes.
   bool matches(std::string_view header_value) const;
 
-  // For handlers when ServerAuth::handlers_must_check: UNAUTHENTICATED unless
-  // the call's metadata carries the token.
-  grpc::Status check_call(const grpc::ServerContextBase& ctx) const;
-
  private:
   std::string expected_;  // "Bearer <token>"
 };
 
-// gRPC AuthMetadataProcessor gating every call on the token.
-class TokenAuthProcessor : public grpc::AuthMetadataProcessor {
+// gRPC AuthMetadataProcessor: authenticates every call (see the top).
+class ClusterAuthProcessor : public grpc::AuthMetadataProcessor {
  public:
-  explicit TokenAuthProcessor(std::string token);
+  // `directory` may be null (no bootstrap tokens, no revocations).
+  ClusterAuthProcessor(std::string admin_token, const CredentialDirectory* directory);
 
-  // An in-memory compare: runs inline on the gRPC thread.
+  // In-memory lookups only: runs inline on the gRPC thread.
   bool IsBlocking() const override { return false; }
 
   grpc::Status Process(const InputMetadata& auth_metadata, grpc::AuthContext* context,
@@ -92,35 +121,40 @@ class TokenAuthProcessor : public grpc::AuthMetadataProcessor {
                        OutputMetadata* response_metadata) override;
 
  private:
-  TokenVerifier verifier_;
+  TokenVerifier admin_;
+  const CredentialDirectory* directory_;
 };
 
 struct ServerAuth {
   std::shared_ptr<grpc::ServerCredentials> credentials;
-  // True in --insecure mode: the credentials carry no processor and handlers
-  // must call TokenVerifier::check_call themselves.
-  bool handlers_must_check = false;
+  bool tls = false;
 };
+
+// The principal ClusterAuthProcessor recorded on this call; UNAUTHENTICATED
+// if none (a server built without make_server_auth).
+absl::StatusOr<Principal> call_principal(const grpc::ServerContextBase& ctx);
+
+// OK iff the call's principal is admin or has one of `allowed` roles;
+// PERMISSION_DENIED naming the principal and `method` otherwise.
+grpc::Status authorize_call(const grpc::ServerContextBase& ctx,
+                            std::initializer_list<Principal::Role> allowed,
+                            std::string_view method);
 
 // Applies the bind policy (bind_policy.hpp) to `listen_address`, then builds
 // the credentials described above. INVALID_ARGUMENT for an empty token,
-// NOT_FOUND / INTERNAL for unreadable TLS files.
+// NOT_FOUND / INTERNAL for unreadable TLS files. With TLS, `config.tls.ca_file`
+// is the CA that verifies client certificates (required off loopback).
 absl::StatusOr<ServerAuth> make_server_auth(const AuthConfig& config,
-                                            std::string_view listen_address);
+                                            std::string_view listen_address,
+                                            const CredentialDirectory* directory = nullptr);
 
-// A channel to `target` ("host:port") whose every call carries the token.
-// Refuses (PERMISSION_DENIED) a non-loopback target without TLS unless
-// config.insecure.
+// A channel to `target` ("host:port"): TLS when config.tls.ca_file is set
+// (with the client certificate when cert/key are set), else loopback-only
+// local credentials. The token, when set, rides on every call. Refuses
+// (PERMISSION_DENIED) a non-loopback target without TLS, and a channel with
+// neither a token nor a client certificate (INVALID_ARGUMENT).
 absl::StatusOr<std::shared_ptr<grpc::Channel>> make_channel(
     const std::string& target, const AuthConfig& config,
-    const grpc::ChannelArguments& args = grpc::ChannelArguments());
-
-// The --insecure transport on its own: plaintext, with a client interceptor
-// adding the bearer header to every call (call credentials are refused on
-// plaintext channels). make_channel uses it for non-loopback targets when
-// config.insecure; exposed so tests can exercise it on 127.0.0.1.
-std::shared_ptr<grpc::Channel> make_plaintext_channel(
-    const std::string& target, const std::string& token,
     const grpc::ChannelArguments& args = grpc::ChannelArguments());
 
 }  // namespace skein

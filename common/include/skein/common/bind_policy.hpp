@@ -1,8 +1,8 @@
-// Bind policy (DESIGN §5, RELIABILITY S1): listeners bind loopback by
-// default; a non-loopback address is refused unless TLS is configured or the
-// user passed an explicit --insecure. Fail closed: there is no warn-only mode.
+// Bind policy (DESIGN §5 and §8, RELIABILITY S1): listeners bind loopback by
+// default; a non-loopback address is refused unless TLS is configured. Fail
+// closed: there is no plaintext or warn-only mode off loopback.
 //
-//   SKEIN_RETURN_IF_ERROR(check_bind_policy("0.0.0.0:7000", tls, insecure));
+//   SKEIN_RETURN_IF_ERROR(check_bind_policy("0.0.0.0:7000", tls));
 #pragma once
 
 #include <string>
@@ -25,7 +25,7 @@ absl::StatusOr<HostPort> split_host_port(std::string_view address);
 bool is_loopback_host(std::string_view host);
 
 // OK for a loopback address or a "unix:" path; for anything else OK only
-// with TLS or --insecure, else PERMISSION_DENIED naming both ways out.
-absl::Status check_bind_policy(std::string_view address, bool tls_configured, bool insecure);
+// with TLS, else PERMISSION_DENIED.
+absl::Status check_bind_policy(std::string_view address, bool tls_configured);
 
 }  // namespace skein
