@@ -9,6 +9,15 @@
 // Identity SANs are built as GENERAL_NAMES objects rather than through the
 // "URI:...,DNS:..." config-string parser: a DNS name or principal name
 // containing a comma would otherwise inject a SAN of the caller's choosing.
+//
+// Choices beyond the header:
+//   - issue() refuses DNS/IP SANs for non-coordinator roles (they would be
+//     useless without serverAuth) and clamps notAfter to the CA's notAfter;
+//   - fetch_peer_chain's timeout covers connect and handshake, not name
+//     resolution (getaddrinfo has no deadline). Against a server that
+//     requires client certificates the chain is still fetched under TLS 1.3,
+//     where the server's certificate arrives before it asks for ours; a
+//     TLS 1.2-only server would fail the handshake instead.
 #include "skein/common/pki.hpp"
 
 #include <arpa/inet.h>
@@ -207,9 +216,17 @@ absl::Status add_ext(X509* cert, X509* issuer, int nid, const char* value) {
   return absl::OkStatus();
 }
 
-absl::Status set_validity(X509* cert, std::chrono::seconds validity) {
+// Valid from kBackdateSeconds ago for `validity`, but never past `issuer`'s
+// own end: a certificate cannot outlive the CA that vouches for it, and a
+// date that says otherwise would only mislead whoever plans a renewal.
+absl::Status set_validity(X509* cert, std::chrono::seconds validity, X509* issuer) {
   if (X509_gmtime_adj(X509_getm_notBefore(cert), -kBackdateSeconds) == nullptr ||
       X509_gmtime_adj(X509_getm_notAfter(cert), static_cast<long>(validity.count())) == nullptr) {
+    return internal("cannot set the validity period");
+  }
+  if (issuer != nullptr &&
+      ASN1_TIME_compare(X509_get0_notAfter(cert), X509_get0_notAfter(issuer)) > 0 &&
+      X509_set1_notAfter(cert, X509_get0_notAfter(issuer)) != 1) {
     return internal("cannot set the validity period");
   }
   return absl::OkStatus();
@@ -559,7 +576,7 @@ absl::StatusOr<CertKey> create_ca(std::string_view common_name, std::chrono::sec
   if (X509_set_issuer_name(cert.get(), subject) != 1) {
     return internal("cannot set the CA's issuer");
   }
-  if (auto s = set_validity(cert.get(), validity); !s.ok()) {
+  if (auto s = set_validity(cert.get(), validity, nullptr); !s.ok()) {
     return s;
   }
   for (auto [nid, value] : {std::pair{NID_basic_constraints, "critical,CA:TRUE,pathlen:0"},
@@ -682,7 +699,7 @@ absl::StatusOr<Issued> issue(const CertKey& ca, const IssueRequest& request) {
       !s.ok()) {
     return s;
   }
-  if (auto s = set_validity(cert.get(), request.validity); !s.ok()) {
+  if (auto s = set_validity(cert.get(), request.validity, ca_cert->get()); !s.ok()) {
     return s;
   }
 
@@ -914,6 +931,8 @@ absl::StatusOr<std::vector<std::string>> fetch_peer_chain(const std::string& hos
   {
     ScopedSigpipeBlock no_sigpipe;
     for (;;) {
+      // A stale EAGAIN from an earlier round must not explain a later EOF.
+      errno = 0;
       int rc = SSL_connect(ssl.get());
       if (rc == 1) {
         break;
@@ -921,8 +940,8 @@ absl::StatusOr<std::vector<std::string>> fetch_peer_chain(const std::string& hos
       int err = SSL_get_error(ssl.get(), rc);
       if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
         std::string detail = ssl_error();
-        if (err == SSL_ERROR_SYSCALL && detail.empty() && errno != 0) {
-          detail = std::strerror(errno);
+        if (err == SSL_ERROR_SYSCALL && detail.empty()) {
+          detail = errno != 0 ? std::strerror(errno) : "the peer closed the connection";
         }
         return absl::FailedPreconditionError(
             absl::StrCat(host_port, " does not speak TLS (a plaintext coordinator?)",

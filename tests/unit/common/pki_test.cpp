@@ -180,6 +180,17 @@ TEST(Pki, CsrIssueInspectRoundTrip) {
   EXPECT_NE(again->serial, issued->serial);
 }
 
+TEST(Pki, CertificateDoesNotOutliveItsCa) {
+  auto ca = create_ca("short-ca", kDay);
+  ASSERT_TRUE(ca.ok());
+  auto key = generate_key();
+  auto csr = make_csr(*key, "n");
+  auto issued = issue(*ca, {.csr_pem = *csr, .name = "n", .validity = kDay * 30});
+  ASSERT_TRUE(issued.ok()) << issued.status();
+  EXPECT_EQ(issued->not_after_unix, inspect(ca->cert_pem)->not_after_unix);
+  EXPECT_EQ(inspect(issued->cert_pem)->not_after_unix, issued->not_after_unix);
+}
+
 TEST(Pki, CoordinatorCertificateCarriesServerSans) {
   CertKey coord = coordinator_cert(test_ca());
   auto info = inspect(coord.cert_pem);
