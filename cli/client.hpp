@@ -1,7 +1,8 @@
 // Client: the CLI's connection to skein-coordinator.
 //
-// Every call carries the cluster token (through the channel credentials of
-// common/auth) and a deadline (GlobalOptions::timeout for unary calls;
+// Every call carries the CLI's credential (a client certificate from the
+// config file's current context, or the admin token; options.hpp says which
+// wins) and a deadline (GlobalOptions::timeout for unary calls;
 // streams that follow a job have none but can be interrupted). Errors leave
 // the CLI as one readable line on stderr and a non-zero exit code:
 //
@@ -37,7 +38,7 @@ class Client {
 
  private:
   std::string address_;
-  std::string token_file_;
+  std::string credential_;  // what authenticated us, for error messages
   std::chrono::milliseconds timeout_{10000};
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<skein::v1::Coordinator::Stub> stub_;

@@ -5,6 +5,7 @@
 #include <csignal>
 
 #include "commands/commands.hpp"
+#include "skein/common/version.hpp"
 
 int main(int argc, char** argv) {
   // Writes to a closed pipe (`skein logs 7 | head`) end the command quietly.
@@ -27,8 +28,12 @@ int main(int argc, char** argv) {
   app.add_option("--token-file", o.token_file,
                  "Cluster token file (default: $SKEIN_TOKEN_FILE or <state-dir>/token)");
   app.add_option("--timeout-ms", o.timeout_ms, "Deadline of each request to the coordinator");
-  app.add_option("--tls-ca", o.tls_ca, "CA certificate (PEM) of a TLS coordinator");
-  app.add_flag("--insecure", o.insecure, "Allow plaintext to a non-loopback coordinator");
+  app.add_option("--config", o.config,
+                 "Config file with cluster contexts (default: $SKEIN_CONFIG or <state-dir>/config)");
+  app.add_option("--tls-ca", o.tls_ca, "With --coordinator: CA certificate (PEM) of a TLS coordinator");
+  app.add_option("--tls-cert", o.tls_cert, "With --coordinator: client certificate (PEM)");
+  app.add_option("--tls-key", o.tls_key, "With --coordinator: client key (PEM)");
+  app.set_version_flag("--version", std::string("skein ") + skein::kVersion);
 
   skein::cli::add_up(app, ctx);
   skein::cli::add_down(app, ctx);
@@ -40,6 +45,9 @@ int main(int argc, char** argv) {
   skein::cli::add_cancel(app, ctx);
   skein::cli::add_nodes(app, ctx);
   skein::cli::add_stats(app, ctx);
+  skein::cli::add_token(app, ctx);
+  skein::cli::add_user(app, ctx);
+  skein::cli::add_config(app, ctx);
 
   try {
     app.parse(argc, argv);

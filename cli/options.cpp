@@ -19,6 +19,16 @@ std::string GlobalOptions::resolved_state_dir() const {
   return absl::StrCat(home != nullptr ? home : ".", "/.skein");
 }
 
+std::string GlobalOptions::resolved_config() const {
+  if (!config.empty()) {
+    return config;
+  }
+  if (const char* env = std::getenv("SKEIN_CONFIG"); env != nullptr && *env != '\0') {
+    return env;
+  }
+  return resolved_state_dir() + "/config";
+}
+
 absl::StatusOr<std::string> GlobalOptions::resolved_coordinator() const {
   if (!coordinator.empty()) {
     return coordinator;

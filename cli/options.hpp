@@ -1,12 +1,15 @@
 // Options every `skein` command shares, and where their defaults come from.
 //
-// The coordinator address and token file resolve in this order:
-//   1. --coordinator / --token-file on the command line;
-//   2. SKEIN_COORDINATOR / SKEIN_TOKEN_FILE in the environment;
-//   3. the state directory written by `skein up`: <state>/coordinator.addr
-//      and <state>/token.
+// Where the CLI finds its cluster, in this order:
+//   1. --coordinator (or SKEIN_COORDINATOR): that address, with the admin
+//      token file (--token-file, SKEIN_TOKEN_FILE, <state>/token) and, for a
+//      TLS coordinator, --tls-ca [--tls-cert --tls-key];
+//   2. the current context of the config file (--config, SKEIN_CONFIG,
+//      <state>/config): written by `skein up`, `skein user create`,
+//      `skein config import` (config_file.hpp);
+//   3. <state>/coordinator.addr and <state>/token (older state dirs).
 // The state directory is --state-dir, else SKEIN_STATE_DIR, else ~/.skein.
-// The token is always read from a file: never from argv, never printed.
+// Tokens are always read from files: never from argv, never printed.
 #pragma once
 
 #include <chrono>
@@ -27,9 +30,12 @@ struct GlobalOptions {
   std::string token_file;
   int timeout_ms = 10000;  // deadline of each unary call
   std::string tls_ca;      // for a TLS coordinator (non-loopback)
-  bool insecure = false;
+  std::string tls_cert;    // client certificate (mTLS)
+  std::string tls_key;
+  std::string config;      // config file with contexts
 
   std::string resolved_state_dir() const;
+  std::string resolved_config() const;
   absl::StatusOr<std::string> resolved_coordinator() const;
   std::string resolved_token_file() const;
   std::chrono::milliseconds timeout() const { return std::chrono::milliseconds(timeout_ms); }

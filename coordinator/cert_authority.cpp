@@ -19,7 +19,7 @@ namespace {
 
 constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
 constexpr std::size_t kIdLength = 6;
-constexpr std::size_t kSecretLength = 16;
+constexpr std::size_t kSecretLength = 32;
 
 std::int64_t now_unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -33,7 +33,7 @@ absl::StatusOr<std::string> random_word(std::size_t n) {
   if (RAND_bytes(bytes.data(), static_cast<int>(n)) != 1) {
     return absl::InternalError("RAND_bytes failed");
   }
-  // 256 % 36 != 0: the tiny bias leaves > 80 bits in the 16-char secret.
+  // 256 % 36 != 0: the tiny bias still leaves > 160 bits in the 32-char secret.
   for (std::size_t i = 0; i < n; ++i) {
     out[i] = kAlphabet[bytes[i] % (sizeof(kAlphabet) - 1)];
   }
@@ -137,6 +137,16 @@ absl::StatusOr<std::unique_ptr<CertAuthority>> CertAuthority::open(
     return s;
   }
   return ca;
+}
+
+std::vector<std::string> CertAuthority::addresses() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return addresses_;
+}
+
+void CertAuthority::set_addresses(std::vector<std::string> addresses) {
+  std::lock_guard<std::mutex> lock(mu_);
+  addresses_ = std::move(addresses);
 }
 
 TlsFiles CertAuthority::server_tls() const {

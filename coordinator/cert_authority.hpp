@@ -10,7 +10,7 @@
 //                                  secret, expiry), certificates issued and
 //                                  serials revoked; rewritten atomically on
 //                                  every change
-// Bootstrap tokens look like kubeadm's: "<id>.<secret>", 6 + 16 characters of
+// Bootstrap tokens look like kubeadm's: "<id>.<secret>", 6 + 32 characters of
 // [a-z0-9]. The secret is shown once (create_token) and only its hash is kept.
 // A joining node is issued a certificate for the name it asked for; removing
 // a node revokes every certificate issued to that name.
@@ -66,7 +66,9 @@ class CertAuthority : public CredentialDirectory {
   TlsFiles server_tls() const;
   const std::string& ca_pem() const { return ca_.cert_pem; }
   const std::string& ca_hash() const { return ca_hash_; }
-  const std::vector<std::string>& advertise() const { return config_.advertise; }
+  // host:port addresses other hosts dial (set once the port is bound).
+  std::vector<std::string> addresses() const;
+  void set_addresses(std::vector<std::string> addresses);
 
   // A new bootstrap token valid for `ttl`; returns "<id>.<secret>".
   absl::StatusOr<std::string> create_token(std::chrono::seconds ttl, std::string description,
@@ -102,6 +104,7 @@ class CertAuthority : public CredentialDirectory {
   std::map<std::string, BootstrapToken> tokens_;  // GUARDED_BY(mu_), by id
   std::vector<IssuedCert> issued_;                // GUARDED_BY(mu_)
   std::set<std::string, std::less<>> revoked_;    // GUARDED_BY(mu_), serials
+  std::vector<std::string> addresses_;            // GUARDED_BY(mu_)
 };
 
 }  // namespace skein::coordinator

@@ -102,6 +102,23 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::start(CoordinatorConfi
   c->port_ = port;
   std::string host = hp->host.find(':') != std::string::npos ? "[" + hp->host + "]" : hp->host;
   c->address_ = absl::StrCat(host, ":", port);
+  if (c->cert_authority_) {
+    // What other hosts dial: each advertised address, with the bound port
+    // where it names none.
+    std::vector<std::string> dial;
+    for (const auto& a : config.advertise.empty() ? std::vector<std::string>{host}
+                                                  : config.advertise) {
+      if (split_host_port(a).ok()) {
+        dial.push_back(a);
+      } else {
+        dial.push_back(absl::StrCat(a.find(':') != std::string::npos && a.front() != '['
+                                        ? absl::StrCat("[", a, "]")
+                                        : a,
+                                    ":", port));
+      }
+    }
+    c->cert_authority_->set_addresses(std::move(dial));
+  }
   c->ticker_ = std::thread([self] { self->ticker_main(); });
   if (!config.port_file.empty()) {
     if (auto st = write_file_atomically(config.port_file, c->address_ + "\n"); !st.ok()) {

@@ -558,7 +558,7 @@ grpc::ServerUnaryReactor* CoordinatorService::CreateToken(grpc::CallbackServerCo
   resp->set_token(*token);
   fill_token_info(info, resp->mutable_info());
   resp->set_ca_hash(ca_->ca_hash());
-  for (const auto& a : ca_->advertise()) {
+  for (const auto& a : ca_->addresses()) {
     resp->add_addresses(a);
   }
   logger("coordinator")->info("join token {} created (expires in {} s)", info.id, ttl.count());
@@ -671,7 +671,7 @@ grpc::ServerUnaryReactor* CoordinatorService::GetClusterInfo(
   }
   resp->set_ca_pem(ca_->ca_pem());
   resp->set_ca_hash(ca_->ca_hash());
-  for (const auto& a : ca_->advertise()) {
+  for (const auto& a : ca_->addresses()) {
     resp->add_addresses(a);
   }
   return finish_unary(ctx, grpc::Status::OK);

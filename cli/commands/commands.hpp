@@ -37,6 +37,11 @@ inline CLI::Validator job_id_validator() {
       "JOB_ID");
 }
 
+// Skein's well-known port: coordinator, agents and CLI agree on it.
+inline constexpr int kDefaultPort = 7700;
+// "host" -> "host:7700"; "host:port" unchanged.
+std::string join_address(const std::string& advertised);
+
 void add_up(CLI::App& app, CommandContext& ctx);
 void add_down(CLI::App& app, CommandContext& ctx);
 void add_join(CLI::App& app, CommandContext& ctx);
@@ -47,5 +52,8 @@ void add_logs(CLI::App& app, CommandContext& ctx);
 void add_cancel(CLI::App& app, CommandContext& ctx);
 void add_nodes(CLI::App& app, CommandContext& ctx);
 void add_stats(CLI::App& app, CommandContext& ctx);
+void add_token(CLI::App& app, CommandContext& ctx);
+void add_user(CLI::App& app, CommandContext& ctx);
+void add_config(CLI::App& app, CommandContext& ctx);
 
 }  // namespace skein::cli

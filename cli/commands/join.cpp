@@ -1,9 +1,16 @@
-// skein join: runs a node agent on this machine for an existing coordinator
-// (e.g. one started by `skein up` on another machine). The token comes from a
-// file copied from the coordinator's state directory; it is never an argument.
-// By default the agent is started in the background (pidfile in
+// skein join: runs a node agent on this machine for an existing coordinator.
+//
+//   skein join 10.0.0.1:7700 --token abc123.<secret> --ca-hash sha256:<hex>
+//
+// The agent pins the coordinator's CA by the hash, trades the join token for
+// a node certificate (agent/bootstrap.hpp) and keeps it in its work dir; the
+// token goes to the agent in a 0600 file, never on its command line. Run
+// again later without --token: the agent reuses its certificate. Without
+// --token, the agent uses the admin token file instead (a loopback cluster
+// on this machine). By default the agent runs in the background (pidfile in
 // <state>/pids/join-<name>.pid, stopped by `skein down`) and the command
-// returns once the coordinator lists the node; --foreground runs it in place.
+// returns once the agent has registered; --foreground runs it in place.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -15,6 +22,7 @@
 #include "client.hpp"
 #include "commands/commands.hpp"
 #include "launcher.hpp"
+#include "skein/common/token.hpp"
 
 namespace skein::cli {
 namespace {
@@ -22,17 +30,34 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct JoinArgs {
+  std::string address;
   std::string coordinator;
+  std::string token;
+  std::string ca_hash;
   std::string work_dir;
   std::string node_name;
   int cpus = 0;
   std::string memory;
   std::string labels;
+  std::vector<std::string> node_flags;
   bool foreground = false;
   int ready_timeout_ms = 15000;
 };
 
 int run_join(const CommandContext& ctx, const JoinArgs& a) {
+  std::string address = !a.address.empty() ? a.address : a.coordinator;
+  if (address.empty()) {
+    return fail("join", absl::InvalidArgumentError(
+                            "which coordinator? `skein join HOST[:PORT] --token TOKEN --ca-hash "
+                            "sha256:HEX` (printed by `skein up --listen` or `skein token create`)"));
+  }
+  address = join_address(address);
+  if (!a.token.empty() && a.ca_hash.empty()) {
+    return fail("join", absl::InvalidArgumentError(
+                            "--token needs --ca-hash sha256:HEX, which pins the coordinator's CA "
+                            "(printed with the token); without it a man in the middle could "
+                            "pose as the coordinator"));
+  }
   auto node_bin = find_binary("skein-node");
   if (!node_bin.ok()) {
     return fail("join", node_bin.status());
@@ -44,11 +69,22 @@ int run_join(const CommandContext& ctx, const JoinArgs& a) {
     ::gethostname(host, sizeof(host) - 1);
     name = host;
   }
-  const std::string token_file = ctx.opts.resolved_token_file();
   const std::string work_dir =
       a.work_dir.empty() ? (state / "nodes" / ("join-" + name)).string() : a.work_dir;
-  std::vector<std::string> args = {"--coordinator", a.coordinator, "--token-file", token_file,
-                                   "--work-dir",    work_dir,      "--node-name",  name};
+  std::error_code ec;
+  std::filesystem::create_directories(work_dir, ec);
+  ::chmod(work_dir.c_str(), 0700);
+  std::vector<std::string> args = {"--coordinator", address, "--work-dir", work_dir,
+                                   "--node-name", name};
+  if (!a.token.empty()) {
+    const std::string token_file = work_dir + "/join.token";
+    if (absl::Status s = write_token_file(token_file, a.token); !s.ok()) {
+      return fail("join", s);
+    }
+    args.insert(args.end(), {"--bootstrap-token-file", token_file, "--ca-hash", a.ca_hash});
+  } else if (!std::filesystem::exists(work_dir + "/pki/node.crt")) {
+    args.insert(args.end(), {"--token-file", ctx.opts.resolved_token_file()});
+  }
   if (a.cpus > 0) {
     args.insert(args.end(), {"--cpus", std::to_string(a.cpus)});
   }
@@ -58,12 +94,7 @@ int run_join(const CommandContext& ctx, const JoinArgs& a) {
   if (!a.labels.empty()) {
     args.insert(args.end(), {"--labels", a.labels});
   }
-  if (ctx.opts.insecure) {
-    args.push_back("--insecure");
-  }
-  if (!ctx.opts.tls_ca.empty()) {
-    args.insert(args.end(), {"--tls-ca", ctx.opts.tls_ca});
-  }
+  args.insert(args.end(), a.node_flags.begin(), a.node_flags.end());
   if (a.foreground) {
     std::vector<char*> argv = {node_bin->data()};
     for (auto& s : args) {
@@ -73,9 +104,10 @@ int run_join(const CommandContext& ctx, const JoinArgs& a) {
     ::execv(argv[0], argv.data());
     return fail("join", absl::InternalError(absl::StrCat("exec ", *node_bin, " failed")));
   }
-  std::error_code ec;
   std::filesystem::create_directories(state / "pids", ec);
   std::filesystem::create_directories(state / "logs", ec);
+  const std::string ready_file = work_dir + "/node.id";
+  std::filesystem::remove(ready_file, ec);
   DaemonSpec spec;
   spec.exe = *node_bin;
   spec.args = args;
@@ -85,34 +117,23 @@ int run_join(const CommandContext& ctx, const JoinArgs& a) {
   if (!rec.ok()) {
     return fail("join", rec.status());
   }
-  GlobalOptions opts = ctx.opts;
-  opts.coordinator = a.coordinator;
-  auto client = Client::connect(opts);
-  if (!client.ok()) {
-    return fail("join", client.status());
-  }
-  const auto deadline = Clock::now() + std::chrono::milliseconds(a.ready_timeout_ms);
-  while (Clock::now() < deadline) {
-    if (!is_running(*rec)) {
-      return fail("join", absl::UnavailableError(
-                              absl::StrCat("skein-node exited:\n", tail_file(spec.log_file, 10))));
+  // The agent says it is in by writing its node id; a joining host has no
+  // credential to ask the coordinator itself.
+  auto node_id = wait_for_file(ready_file, std::chrono::milliseconds(a.ready_timeout_ms), rec->pid);
+  if (!node_id.ok()) {
+    const bool exited = !is_running(*rec);
+    if (!exited) {
+      [[maybe_unused]] absl::Status s = stop_process(*rec, std::chrono::milliseconds(2000));
     }
-    skein::v1::ListNodesResponse resp;
-    auto rpc = client->unary_context();
-    if (client->stub().ListNodes(rpc.get(), {}, &resp).ok()) {
-      for (const auto& n : resp.nodes()) {
-        if (n.hostname() == name && n.state() == skein::v1::NODE_STATE_ALIVE) {
-          std::printf("joined %s as %s (pid %d, log %s)\n", a.coordinator.c_str(),
-                      n.node_id().c_str(), rec->pid, spec.log_file.c_str());
-          return kExitOk;
-        }
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::filesystem::remove(spec.pid_file, ec);
+    return fail("join", absl::UnavailableError(absl::StrCat(
+                            exited ? "the agent exited: " : "the agent did not register within ",
+                            exited ? "" : absl::StrCat(a.ready_timeout_ms, " ms; "), "\n",
+                            tail_file(spec.log_file, 6))));
   }
-  return fail("join", absl::DeadlineExceededError(absl::StrCat("the node did not register within ",
-                                                               a.ready_timeout_ms, " ms; see ",
-                                                               spec.log_file)));
+  std::printf("joined %s as %s ('%s', pid %d, log %s)\n", address.c_str(), node_id->c_str(),
+              name.c_str(), rec->pid, spec.log_file.c_str());
+  return kExitOk;
 }
 
 }  // namespace
@@ -121,15 +142,23 @@ void add_join(CLI::App& app, CommandContext& ctx) {
   auto a = std::make_shared<JoinArgs>();
   auto* cmd = app.add_subcommand(
       "join",
-      "Run a node agent on this machine that joins the coordinator at ADDR. Copy the cluster token "
-      "file from the coordinator's state directory and pass it with --token-file.");
-  cmd->add_option("--coordinator", a->coordinator, "Coordinator host:port")->required();
+      "Run a node agent on this machine that joins the coordinator at ADDR, with the join token "
+      "and CA hash that `skein up --listen` or `skein token create` print:\n  skein join "
+      "10.0.0.1:7700 --token abc123.<secret> --ca-hash sha256:<hex>");
+  cmd->add_option("ADDR", a->address, "Coordinator host[:port] (port 7700 if omitted)");
+  cmd->add_option("--coordinator", a->coordinator, "Same as ADDR");
+  cmd->add_option("--token", a->token,
+                  "Join token (short-lived, single purpose; handed to the agent in a 0600 file)");
+  cmd->add_option("--ca-hash", a->ca_hash, "sha256:<hex> pin of the cluster CA");
   cmd->add_option("--work-dir", a->work_dir,
                   "Agent's private directory (default: <state-dir>/nodes/join-<name>)");
-  cmd->add_option("--node-name", a->node_name, "Name shown by `skein nodes` (default: hostname)");
+  cmd->add_option("--node-name", a->node_name,
+                  "Name of this node, put in its certificate (default: hostname)");
   cmd->add_option("--cpus", a->cpus, "CPUs offered to jobs (default: all)");
   cmd->add_option("--memory", a->memory, "Memory offered to jobs, e.g. 8G (default: all)");
   cmd->add_option("--labels", a->labels, "Placement labels k=v[,k=v...]");
+  cmd->add_option("--node-flag", a->node_flags, "Extra flag for skein-node (repeatable)")
+      ->allow_extra_args(false);
   cmd->add_flag("--foreground", a->foreground,
                 "Run the agent in this terminal instead of in the background");
   cmd->add_option("--ready-timeout-ms", a->ready_timeout_ms, "Wait this long for registration")

@@ -60,14 +60,44 @@ int run_nodes(const CommandContext& ctx, bool all) {
   return kExitOk;
 }
 
+int run_remove(const CommandContext& ctx, const std::string& node) {
+  auto client = Client::connect(ctx.opts);
+  if (!client.ok()) {
+    return fail("nodes remove", client.status());
+  }
+  skein::v1::RemoveNodeRequest req;
+  req.set_node(node);
+  skein::v1::RemoveNodeResponse resp;
+  auto rpc = client->unary_context();
+  if (grpc::Status st = client->stub().RemoveNode(rpc.get(), req, &resp); !st.ok()) {
+    return fail("nodes remove", client->explain(st));
+  }
+  std::printf("node %s removed", node.c_str());
+  if (resp.revoked_serials_size() > 0) {
+    std::printf("; %d certificate(s) of '%s' revoked: it is refused from now on",
+                resp.revoked_serials_size(), resp.identity().c_str());
+  }
+  std::printf("\n");
+  return kExitOk;
+}
+
 }  // namespace
 
 void add_nodes(CLI::App& app, CommandContext& ctx) {
   auto all = std::make_shared<bool>(false);
-  auto* cmd = app.add_subcommand("nodes",
-                                 "List the cluster's nodes: id, state, resources, last heartbeat.");
+  auto* cmd = app.add_subcommand(
+      "nodes", "List the cluster's nodes: id, state, resources, last heartbeat. `skein nodes "
+               "remove NODE` (admin) declares a node dead and revokes its certificate.");
   cmd->add_flag("--all,-a", *all, "Include nodes declared dead");
-  cmd->callback([&ctx, all] { ctx.exit_code = run_nodes(ctx, *all); });
+  cmd->callback([&ctx, all, cmd] {
+    if (cmd->get_subcommands().empty()) {
+      ctx.exit_code = run_nodes(ctx, *all);
+    }
+  });
+  auto node = std::make_shared<std::string>();
+  auto* rm = cmd->add_subcommand("remove", "Declare NODE dead and revoke its certificate");
+  rm->add_option("NODE", *node, "Node id (node-3) or its name")->required();
+  rm->callback([&ctx, node] { ctx.exit_code = run_remove(ctx, *node); });
 }
 
 }  // namespace skein::cli

@@ -1,9 +1,17 @@
-// skein up: a whole cluster on this machine, in the background.
+// skein up: a cluster's coordinator (and N local agents) in the background.
 //
-// Starts skein-coordinator on 127.0.0.1 with an ephemeral port and N
-// skein-node agents pointed at it, all as daemons whose pids are recorded in
-// <state>/pids/. Creates the 0600 cluster token on first use. Returns once the
-// coordinator serves and every agent has registered, printing the address.
+//   skein up                               loopback only: 127.0.0.1:7700, the
+//                                          admin token, N local agents
+//   skein up --listen 10.0.0.1 [--advertise name]...
+//                                          serve other hosts: mutual TLS with
+//                                          the cluster CA the coordinator
+//                                          makes in <state>/coordinator/pki
+//
+// Every daemon's pid is recorded in <state>/pids/. Creates the 0600 admin
+// token on first use, writes the CLI context (<state>/config), and in TLS
+// mode an admin certificate for this CLI and a join token, printing the exact
+// `skein join` command for other hosts. Local agents of a TLS cluster join
+// with that token like any other host. Returns once every agent registered.
 #include <sys/stat.h>
 
 #include <chrono>
@@ -16,6 +24,9 @@
 #include "client.hpp"
 #include "commands/commands.hpp"
 #include "launcher.hpp"
+#include "config_file.hpp"
+#include "skein/common/bind_policy.hpp"
+#include "skein/common/pki.hpp"
 #include "skein/common/token.hpp"
 
 namespace skein::cli {
@@ -24,6 +35,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct UpArgs {
+  std::string listen = "127.0.0.1:7700";
+  std::vector<std::string> advertise;
+  bool tls = false;
   int nodes = 3;
   int ready_timeout_ms = 15000;
   int heartbeat_ms = 0;  // 0 = coordinator default
@@ -48,6 +62,32 @@ void stop_started(const std::vector<std::pair<PidRecord, std::string>>& started)
     [[maybe_unused]] absl::Status s = stop_process(it->first, std::chrono::milliseconds(2000));
     std::filesystem::remove(it->second);
   }
+}
+
+// An admin certificate for this CLI, signed over the admin-token connection;
+// fills the context's CA, certificate and key.
+absl::Status make_admin_context(Client& client, Context* context) {
+  auto key = pki::generate_key();
+  if (!key.ok()) {
+    return key.status();
+  }
+  auto csr = pki::make_csr(*key, "admin");
+  if (!csr.ok()) {
+    return csr.status();
+  }
+  skein::v1::IssueCredentialRequest req;
+  req.set_name("admin");
+  req.set_role("admin");
+  req.set_csr_pem(*csr);
+  skein::v1::IssueCredentialResponse resp;
+  auto rpc = client.unary_context();
+  if (grpc::Status st = client.stub().IssueCredential(rpc.get(), req, &resp); !st.ok()) {
+    return client.explain(st);
+  }
+  context->ca = resp.ca_pem();
+  context->cert = resp.cert_pem();
+  context->key = *key;
+  return absl::OkStatus();
 }
 
 int run_up(const CommandContext& ctx, const UpArgs& a) {
@@ -100,8 +140,22 @@ int run_up(const CommandContext& ctx, const UpArgs& a) {
   std::filesystem::remove(addr_file, ec);
   DaemonSpec coord;
   coord.exe = *coordinator_bin;
-  coord.args = {"--listen",     "127.0.0.1:0", "--data-dir",   (state / "coordinator").string(),
-                "--token-file", token_file,    "--ready-file", addr_file};
+  auto listen_hp = split_host_port(a.listen.find(':') == std::string::npos
+                                       ? join_address(a.listen)
+                                       : a.listen);
+  if (!listen_hp.ok()) {
+    return fail("up", listen_hp.status());
+  }
+  const bool tls = a.tls || !is_loopback_host(listen_hp->host);
+  const std::string listen = join_address(a.listen);
+  coord.args = {"--listen",     listen,     "--data-dir",   (state / "coordinator").string(),
+                "--token-file", token_file, "--ready-file", addr_file};
+  for (const auto& adv : a.advertise) {
+    coord.args.insert(coord.args.end(), {"--advertise", adv});
+  }
+  if (a.tls) {
+    coord.args.push_back("--tls");
+  }
   if (a.heartbeat_ms > 0) {
     coord.args.insert(coord.args.end(), {"--heartbeat-ms", std::to_string(a.heartbeat_ms)});
   }
@@ -127,6 +181,60 @@ int run_up(const CommandContext& ctx, const UpArgs& a) {
                           tail_file(coord.log_file, 10))));
   }
 
+  // Where this host dials its own coordinator: the bound address, or
+  // loopback for a wildcard bind (the server certificate names 127.0.0.1).
+  std::string dial = *address;
+  if (auto hp = split_host_port(*address); hp.ok() && (hp->host == "0.0.0.0" || hp->host == "::")) {
+    dial = absl::StrCat("127.0.0.1:", hp->port);
+  }
+  const std::string ca_file = (state / "coordinator" / "pki" / "ca.crt").string();
+  GlobalOptions opts = ctx.opts;
+  opts.coordinator = dial;
+  opts.token_file = token_file;
+  if (tls) {
+    opts.tls_ca = ca_file;
+  }
+  auto client = Client::connect(opts);
+  if (!client.ok()) {
+    stop_started(started);
+    return fail("up", client.status());
+  }
+  // The CLI's context: in TLS mode an admin certificate made for this CLI
+  // (the admin token stays on this host), plus a join token for the agents.
+  const std::string server =
+      tls ? join_address(a.advertise.empty() ? dial : a.advertise.front()) : dial;
+  Context context{.server = server, .ca = "", .cert = "", .key = "", .role = "admin"};
+  std::string join_token;
+  std::string ca_hash;
+  if (tls) {
+    auto made = make_admin_context(*client, &context);
+    if (!made.ok()) {
+      stop_started(started);
+      return fail("up", made);
+    }
+    skein::v1::CreateTokenRequest treq;
+    treq.set_description("skein up");
+    skein::v1::CreateTokenResponse tresp;
+    auto rpc = client->unary_context();
+    if (grpc::Status st = client->stub().CreateToken(rpc.get(), treq, &tresp); !st.ok()) {
+      stop_started(started);
+      return fail("up", client->explain(st));
+    }
+    join_token = tresp.token();
+    ca_hash = tresp.ca_hash();
+  }
+  ConfigFile config;
+  if (auto existing = ConfigFile::load(ctx.opts.resolved_config()); existing.ok()) {
+    config = *std::move(existing);
+  }
+  const std::string context_name = tls ? absl::StrCat("admin@", server) : "local";
+  config.contexts[context_name] = context;
+  config.current = context_name;
+  if (absl::Status s = config.save(ctx.opts.resolved_config()); !s.ok()) {
+    stop_started(started);
+    return fail("up", s);
+  }
+
   std::set<std::string> names;
   for (int i = 1; i <= a.nodes; ++i) {
     // Agent names ("agent-1") differ from the node ids the coordinator assigns
@@ -135,9 +243,23 @@ int run_up(const CommandContext& ctx, const UpArgs& a) {
     names.insert(name);
     DaemonSpec node;
     node.exe = *node_bin;
-    node.args = {"--coordinator", *address,     "--token-file",
-                 token_file,      "--work-dir", (state / "nodes" / name).string(),
-                 "--node-name",   name};
+    const auto work_dir = state / "nodes" / name;
+    node.args = {"--coordinator", dial, "--work-dir", work_dir.string(), "--node-name", name};
+    if (tls) {
+      std::filesystem::create_directories(work_dir, ec);
+      ::chmod(work_dir.c_str(), 0700);
+      // A rerun keeps the node certificate of the last one.
+      std::filesystem::remove_all(work_dir / "pki", ec);
+      const std::string join_file = (work_dir / "join.token").string();
+      if (absl::Status s = write_token_file(join_file, join_token); !s.ok()) {
+        stop_started(started);
+        return fail("up", s);
+      }
+      node.args.insert(node.args.end(),
+                       {"--bootstrap-token-file", join_file, "--ca-hash", ca_hash});
+    } else {
+      node.args.insert(node.args.end(), {"--token-file", token_file});
+    }
     if (a.heartbeat_ms > 0) {
       node.args.insert(node.args.end(), {"--heartbeat-ms", std::to_string(a.heartbeat_ms)});
     }
@@ -153,14 +275,6 @@ int run_up(const CommandContext& ctx, const UpArgs& a) {
   }
 
   // Ready = every agent we started is registered and alive.
-  GlobalOptions opts = ctx.opts;
-  opts.coordinator = *address;
-  opts.token_file = token_file;
-  auto client = Client::connect(opts);
-  if (!client.ok()) {
-    stop_started(started);
-    return fail("up", client.status());
-  }
   const auto deadline = Clock::now() + timeout;
   int alive = 0;
   absl::Status last = absl::OkStatus();
@@ -204,9 +318,17 @@ int run_up(const CommandContext& ctx, const UpArgs& a) {
   }
   const auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - began).count();
-  std::printf("cluster up: coordinator %s, %d node%s ready in %lld ms (state in %s)\n",
-              address->c_str(), a.nodes, a.nodes == 1 ? "" : "s", static_cast<long long>(ms),
-              state.c_str());
+  std::printf("cluster up: coordinator %s (%s), %d node%s ready in %lld ms (state in %s)\n",
+              server.c_str(), tls ? "mutual TLS" : "loopback", a.nodes, a.nodes == 1 ? "" : "s",
+              static_cast<long long>(ms), state.c_str());
+  if (tls) {
+    std::printf(
+        "CLI context %s (admin certificate) written to %s\n\nTo add a host, run there (the "
+        "token is valid 24 h; `skein token create` makes more):\n\n  skein join %s --token %s "
+        "--ca-hash %s\n",
+        context_name.c_str(), ctx.opts.resolved_config().c_str(), server.c_str(),
+        join_token.c_str(), ca_hash.c_str());
+  }
   return kExitOk;
 }
 
@@ -216,9 +338,18 @@ void add_up(CLI::App& app, CommandContext& ctx) {
   auto args = std::make_shared<UpArgs>();
   auto* cmd = app.add_subcommand(
       "up",
-      "Start a local cluster in the background: a coordinator on 127.0.0.1 (ephemeral port) and N "
-      "node agents. Creates the cluster token (mode 0600) in the state directory and waits until "
-      "every node has registered.");
+      "Start a cluster in the background: a coordinator and N local node agents. Loopback by "
+      "default (127.0.0.1:7700); with --listen ADDR other hosts can join over mutual TLS, and the "
+      "exact `skein join` command for them is printed. Waits until every local node has "
+      "registered.");
+  cmd->add_option("--listen", args->listen,
+                  "Address[:port] the coordinator serves on (port 7700 if omitted; 0 picks a free "
+                  "one). Off loopback: mutual TLS, always")
+      ->capture_default_str();
+  cmd->add_option("--advertise", args->advertise,
+                  "Address other hosts dial, if not the --listen one (repeatable; goes into the "
+                  "coordinator's certificate)");
+  cmd->add_flag("--tls", args->tls, "Use TLS and join tokens even on a loopback --listen");
   cmd->add_option("--nodes,-n", args->nodes, "Number of node agents to start")
       ->capture_default_str();
   cmd->add_option("--ready-timeout-ms", args->ready_timeout_ms,

@@ -226,37 +226,49 @@ absl::StatusOr<ServerAuth> make_server_auth(const AuthConfig& config,
 absl::StatusOr<std::shared_ptr<grpc::Channel>> make_channel(const std::string& target,
                                                             const AuthConfig& config,
                                                             const grpc::ChannelArguments& args) {
-  auto hp = split_host_port(target);
-  if (!hp.ok()) {
-    return hp.status();
-  }
-  const bool has_cert = !config.tls.cert_file.empty();
-  if (config.token.empty() && !has_cert) {
-    return absl::InvalidArgumentError(
-        "no credential: neither a client certificate nor a token is configured");
-  }
+  PemCredentials pem;
+  pem.token = config.token;
   if (!config.tls.ca_file.empty()) {
     auto ca = read_pem(config.tls.ca_file, "CA");
     if (!ca.ok()) {
       return ca.status();
     }
-    grpc::SslCredentialsOptions opts;
-    opts.pem_root_certs = *ca;
-    if (has_cert) {
-      auto cert = read_pem(config.tls.cert_file, "certificate");
-      if (!cert.ok()) {
-        return cert.status();
-      }
-      auto key = read_pem(config.tls.key_file, "key");
-      if (!key.ok()) {
-        return key.status();
-      }
-      opts.pem_cert_chain = *cert;
-      opts.pem_private_key = *key;
+    pem.ca = *std::move(ca);
+  }
+  if (!config.tls.cert_file.empty()) {
+    auto cert = read_pem(config.tls.cert_file, "certificate");
+    if (!cert.ok()) {
+      return cert.status();
     }
+    auto key = read_pem(config.tls.key_file, "key");
+    if (!key.ok()) {
+      return key.status();
+    }
+    pem.cert = *std::move(cert);
+    pem.key = *std::move(key);
+  }
+  return make_channel(target, pem, args);
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> make_channel(const std::string& target,
+                                                            const PemCredentials& pem,
+                                                            const grpc::ChannelArguments& args) {
+  auto hp = split_host_port(target);
+  if (!hp.ok()) {
+    return hp.status();
+  }
+  if (pem.token.empty() && pem.cert.empty()) {
+    return absl::InvalidArgumentError(
+        "no credential: neither a client certificate nor a token is configured");
+  }
+  if (!pem.ca.empty()) {
+    grpc::SslCredentialsOptions opts;
+    opts.pem_root_certs = pem.ca;
+    opts.pem_cert_chain = pem.cert;
+    opts.pem_private_key = pem.key;
     auto creds = grpc::SslCredentials(opts);
-    if (!config.token.empty()) {
-      creds = grpc::CompositeChannelCredentials(creds, grpc::AccessTokenCredentials(config.token));
+    if (!pem.token.empty()) {
+      creds = grpc::CompositeChannelCredentials(creds, grpc::AccessTokenCredentials(pem.token));
     }
     return grpc::CreateCustomChannel(target, creds, args);
   }
@@ -266,12 +278,12 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> make_channel(const std::string& t
         ": Skein speaks TLS off loopback; use a context made by `skein up --listen` or "
         "`skein user create` (see `skein config`), or pass --tls-ca"));
   }
-  if (config.token.empty()) {
+  if (pem.token.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("a loopback coordinator without TLS (", target, ") needs the admin token"));
   }
   auto creds = grpc::CompositeChannelCredentials(grpc::experimental::LocalCredentials(LOCAL_TCP),
-                                                 grpc::AccessTokenCredentials(config.token));
+                                                 grpc::AccessTokenCredentials(pem.token));
   return grpc::CreateCustomChannel(target, creds, args);
 }
 

@@ -14,9 +14,15 @@ namespace skein::node {
 
 struct AgentConfig {
   std::string coordinator = "127.0.0.1:7700";  // skein-coordinator's NodeGateway
-  std::string token_file;                      // required: the cluster token (mode 0600)
+  // Credentials, one of:
+  //   token_file: the admin token of a loopback (single-user) coordinator;
+  //   <work_dir>/pki: a node certificate, got once with the join token in
+  //     bootstrap_token_file and the CA pin ca_hash (agent/bootstrap.hpp);
+  //   tls: certificate files made elsewhere (tests, operators' own PKI).
+  std::string token_file;
+  std::string bootstrap_token_file;
+  std::string ca_hash;
   TlsFiles tls;
-  bool insecure = false;  // plaintext to a non-loopback coordinator
   // Private state: binary cache, per-job directories and logs, the worker
   // socket. Created with mode 0700.
   std::string work_dir;

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "skein/common/log.hpp"
+#include "skein/common/pki.hpp"
 #include "skein/common/status.hpp"
 
 namespace skein::node {
@@ -241,6 +242,11 @@ absl::Status CoordinatorClient::do_register() {
   }
   logger("node")->info("registered as {} (epoch {}), heartbeat every {} ms", node_id_, epoch_,
                        period_.count());
+  if (!options_.ready_file.empty()) {
+    if (auto w = pki::write_file_atomic(options_.ready_file, node_id_ + "\n", 0644); !w.ok()) {
+      logger("node")->warn("cannot write {}: {}", options_.ready_file, w.ToString());
+    }
+  }
   return absl::OkStatus();
 }
 

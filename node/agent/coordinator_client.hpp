@@ -73,6 +73,10 @@ struct CoordinatorClientOptions {
   AuthConfig auth;
   skein::v1::Resources resources;
   std::string hostname;
+  // Written (atomically) with "<node id>\n" after every registration, so a
+  // launcher without credentials to ask the coordinator (`skein join`) knows
+  // the agent is in. Empty: none.
+  std::string ready_file;
   // Heartbeat period; 0 = the coordinator's. Never longer than the
   // coordinator's (that would get this node declared dead).
   std::chrono::milliseconds heartbeat{0};

@@ -22,6 +22,7 @@
 #include "agent/orphan_reaper.hpp"
 #include "skein/common/log.hpp"
 #include "skein/common/token.hpp"
+#include "agent/bootstrap.hpp"
 
 namespace skein::node {
 namespace {
@@ -78,15 +79,43 @@ void NodeAgent::request_stop() {
 }
 
 absl::Status NodeAgent::start() {
-  if (config_.token_file.empty()) {
-    return absl::InvalidArgumentError("--token-file is required");
-  }
-  auto token = load_token(config_.token_file);
-  if (!token.ok()) {
-    return token.status();
-  }
   if (config_.work_dir.empty()) {
     return absl::InvalidArgumentError("--work-dir is required");
+  }
+  if (config_.node_name.empty()) {
+    char host[256] = {};
+    ::gethostname(host, sizeof(host) - 1);
+    config_.node_name = host;
+  }
+  // The admin token (loopback clusters) or a node certificate.
+  AuthConfig auth;
+  if (!config_.token_file.empty()) {
+    auto token = load_token(config_.token_file);
+    if (!token.ok()) {
+      return absl::Status(token.status().code(), absl::StrCat("token file ", config_.token_file,
+                                                              ": ", token.status().message()));
+    }
+    auth.token = *token;
+    auth.tls = config_.tls;
+  } else if (!config_.tls.cert_file.empty()) {
+    auth.tls = config_.tls;
+  } else {
+    std::error_code mk;
+    std::filesystem::create_directories(config_.work_dir, mk);
+    BootstrapConfig bc{.coordinator = config_.coordinator,
+                       .work_dir = config_.work_dir,
+                       .node_name = config_.node_name,
+                       .bootstrap_token_file = config_.bootstrap_token_file,
+                       .ca_hash = config_.ca_hash};
+    auto creds = ensure_node_credentials(bc);
+    if (!creds.ok()) {
+      return creds.status();
+    }
+    auth.tls = creds->tls;
+    // The certificate decides who this node is.
+    config_.node_name = creds->name;
+    logger("node")->info("node certificate '{}' valid until {}; renewal due at 2/3 of its life",
+                         creds->name, creds->not_after_unix);
   }
   std::error_code ec;
   std::filesystem::create_directories(config_.work_dir, ec);
@@ -163,9 +192,7 @@ absl::Status NodeAgent::start() {
 
   CoordinatorClientOptions co;
   co.address = config_.coordinator;
-  co.auth.token = *token;
-  co.auth.tls = config_.tls;
-  co.auth.insecure = config_.insecure;
+  co.auth = auth;
   co.resources.set_cpus(config_.cpus > 0 ? config_.cpus
                                          : static_cast<int>(std::thread::hardware_concurrency()));
   co.resources.set_memory_bytes(config_.memory_bytes > 0 ? config_.memory_bytes
@@ -173,13 +200,9 @@ absl::Status NodeAgent::start() {
   for (const auto& [k, v] : config_.labels) {
     (*co.resources.mutable_labels())[k] = v;
   }
-  if (!config_.node_name.empty()) {
-    co.hostname = config_.node_name;
-  } else {
-    char host[256] = {};
-    ::gethostname(host, sizeof(host) - 1);
-    co.hostname = host;
-  }
+  co.hostname = config_.node_name;
+  co.ready_file = (std::filesystem::path(config_.work_dir) / "node.id").string();
+  std::filesystem::remove(co.ready_file, ec);
   co.heartbeat = config_.heartbeat;
   co.max_queued_log_bytes = config_.max_queued_log_bytes;
 

@@ -157,4 +157,16 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> make_channel(
     const std::string& target, const AuthConfig& config,
     const grpc::ChannelArguments& args = grpc::ChannelArguments());
 
+// The same with the credentials in memory (PEM text), as `skein` keeps them
+// in its config file.
+struct PemCredentials {
+  std::string token;
+  std::string ca;
+  std::string cert;
+  std::string key;
+};
+absl::StatusOr<std::shared_ptr<grpc::Channel>> make_channel(
+    const std::string& target, const PemCredentials& pem,
+    const grpc::ChannelArguments& args = grpc::ChannelArguments());
+
 }  // namespace skein
