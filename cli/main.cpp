@@ -3,6 +3,8 @@
 #include <CLI/CLI.hpp>
 
 #include <csignal>
+#include <cstdio>
+#include <string>
 
 #include "commands/commands.hpp"
 #include "skein/common/version.hpp"
@@ -49,6 +51,30 @@ int main(int argc, char** argv) {
   skein::cli::add_user(app, ctx);
   skein::cli::add_config(app, ctx);
 
+  // Name an unknown verb as such (CLI11 alone says only "A subcommand is
+  // required"): the first word that is neither an option nor its value.
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("-", 0) == 0) {
+      const CLI::Option* opt = app.get_option_no_throw(arg.substr(0, arg.find('=')));
+      if (opt != nullptr && opt->get_type_size() != 0 && arg.find('=') == std::string::npos) {
+        ++i;  // its value
+      }
+      continue;
+    }
+    std::string verbs;
+    bool known = false;
+    for (const auto* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+      verbs += (verbs.empty() ? "" : ", ") + sub->get_name();
+      known = known || sub->check_name(arg);
+    }
+    if (!known) {
+      std::fprintf(stderr, "skein: unknown command '%s' (commands: %s; see skein --help)\n",
+                   arg.c_str(), verbs.c_str());
+      return skein::cli::kExitUsage;
+    }
+    break;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

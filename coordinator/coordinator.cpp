@@ -62,7 +62,9 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::start(CoordinatorConfi
     if (advertise.empty() && hp->host != "0.0.0.0" && hp->host != "::") {
       advertise.push_back(hp->host);
     }
-    auto ca = CertAuthority::open({.dir = config.cluster.data_dir + "/pki", .advertise = advertise});
+    auto ca = CertAuthority::open({.dir = config.cluster.data_dir + "/pki",
+                                   .advertise = advertise,
+                                   .node_validity = config.node_cert_validity});
     if (!ca.ok()) {
       return ca.status();
     }

@@ -51,6 +51,8 @@ struct CoordinatorConfig {
   // Addresses (host or host:port) other hosts dial: SANs of the server
   // certificate and what `skein token create` prints.
   std::vector<std::string> advertise;
+  // Lifetime of node certificates; agents renew at two thirds of it.
+  std::chrono::seconds node_cert_validity{std::chrono::hours(24 * 30)};
   ClusterConfig cluster;
 };
 

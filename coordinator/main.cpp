@@ -53,6 +53,14 @@ int main(int argc, char** argv) {
                  "Address other hosts dial (repeatable): put in the coordinator's certificate and "
                  "in the join command (default: the --listen host)");
   app.add_flag("--tls", cfg.tls, "Serve TLS and accept joins on a loopback --listen too");
+  std::int64_t node_cert_seconds = 30 * 86400;
+  app.add_option("--node-cert-validity", node_cert_seconds,
+                 "Lifetime of node certificates, e.g. 30d or 12h; agents renew them at 2/3")
+      ->transform(CLI::AsNumberWithUnit(
+          std::map<std::string, std::int64_t>{{"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}},
+          CLI::AsNumberWithUnit::CASE_SENSITIVE))
+      ->check(CLI::Range(std::int64_t{3}, std::int64_t{3650} * 86400))
+      ->default_str("30d");
   app.add_option("--port-file,--ready-file", cfg.port_file,
                  "write the bound host:port here (atomically) once serving");
   std::string state_dir;
@@ -104,6 +112,7 @@ int main(int argc, char** argv) {
   cfg.cluster.max_log_bytes_per_job = max_log_mb << 20;
   cfg.cluster.cancel_grace_ms = cancel_grace_ms;
   cfg.cluster.recovery_window = std::chrono::milliseconds(recovery_window_ms);
+  cfg.node_cert_validity = std::chrono::seconds(node_cert_seconds);
 
   if (token_file.empty()) {
     token_file = cfg.cluster.data_dir + "/admin.token";

@@ -58,7 +58,8 @@ CoordinatorClient::CoordinatorClient(CoordinatorClientOptions options, Coordinat
 
 CoordinatorClient::~CoordinatorClient() { stop(); }
 
-absl::Status CoordinatorClient::start() {
+absl::StatusOr<std::shared_ptr<skein::v1::NodeGateway::Stub>> CoordinatorClient::make_stub(
+    const AuthConfig& auth) const {
   grpc::ChannelArguments args;
   // Reconnect fast after a coordinator restart; gRPC's default backoff grows
   // to two minutes.
@@ -67,14 +68,39 @@ absl::Status CoordinatorClient::start() {
               static_cast<int>(options_.min_backoff.count()));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(options_.max_backoff.count()));
   args.SetMaxReceiveMessageSize(8 << 20);
-  auto channel = make_channel(options_.address, options_.auth, args);
+  auto channel = make_channel(options_.address, auth, args);
   if (!channel.ok()) {
     return channel.status();
   }
-  channel_ = *channel;
-  stub_ = skein::v1::NodeGateway::NewStub(channel_);
+  return std::shared_ptr<skein::v1::NodeGateway::Stub>(skein::v1::NodeGateway::NewStub(*channel));
+}
+
+absl::Status CoordinatorClient::start() {
+  auto stub = make_stub(options_.auth);
+  if (!stub.ok()) {
+    return stub.status();
+  }
+  {
+    std::lock_guard<std::mutex> lock(stub_mu_);
+    stub_ = *std::move(stub);
+  }
   session_ = std::thread([this] { session_loop(); });
   return absl::OkStatus();
+}
+
+absl::Status CoordinatorClient::reload_credentials(const AuthConfig& auth) {
+  auto stub = make_stub(auth);
+  if (!stub.ok()) {
+    return stub.status();
+  }
+  std::lock_guard<std::mutex> lock(stub_mu_);
+  stub_ = *std::move(stub);
+  return absl::OkStatus();
+}
+
+std::shared_ptr<skein::v1::NodeGateway::Stub> CoordinatorClient::stub() const {
+  std::lock_guard<std::mutex> lock(stub_mu_);
+  return stub_;
 }
 
 void CoordinatorClient::stop() {
@@ -230,7 +256,7 @@ absl::Status CoordinatorClient::do_register() {
   skein::v1::RegisterResponse resp;
   grpc::ClientContext ctx;
   ctx.set_deadline(deadline_in(options_.rpc_deadline));
-  absl::Status s = from_grpc(stub_->Register(&ctx, req, &resp));
+  absl::Status s = from_grpc(stub()->Register(&ctx, req, &resp));
   if (!s.ok()) {
     return s;
   }
@@ -267,7 +293,10 @@ absl::Status CoordinatorClient::run_stream() {
   for (std::uint64_t id : handlers_.running_jobs()) {
     hello.mutable_hello()->add_running_job_ids(id);
   }
-  stream = stub_->Connect(&ctx);
+  // The stream keeps this stub (and its channel) alive, also across a
+  // reload_credentials().
+  const auto stub_for_stream = stub();
+  stream = stub_for_stream->Connect(&ctx);
 
   bool broken = false;  // guarded by mu_
   std::thread reader([&] {
@@ -386,9 +415,11 @@ absl::Status CoordinatorClient::run_stream() {
     }
     lock.unlock();
     write_ok = stream->Write(m);
-    if (!write_ok && !is_log) {
+    // An event is resent on the next stream, and so is a log's end marker
+    // (followers of the job wait for it); output itself is not.
+    if (!write_ok && (!is_log || m.log().end_of_output())) {
       std::lock_guard<std::mutex> relock(mu_);
-      outbox_.push_front(std::move(m));  // an event is resent on the next stream
+      outbox_.push_front(std::move(m));
     }
     cv_.notify_all();  // flush() waits for an empty outbox
   }
@@ -522,7 +553,8 @@ absl::Status CoordinatorClient::fetch_binary(const std::string& sha256, std::uin
                    std::chrono::seconds(size / kFetchBytesPerSecondFloor));
   skein::v1::FetchBinaryRequest req;
   req.set_sha256(sha256);
-  auto reader = stub_->FetchBinary(&ctx, req);
+  const auto stub_for_fetch = stub();
+  auto reader = stub_for_fetch->FetchBinary(&ctx, req);
   skein::v1::BinaryChunk chunk;
   std::uint64_t received = 0;
   absl::Status sink_status = absl::OkStatus();

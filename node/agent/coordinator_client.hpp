@@ -119,6 +119,9 @@ class CoordinatorClient {
   // starts the session thread.
   absl::Status start();
   void stop();
+  // New credentials (a renewed node certificate) for every call from now
+  // on; calls in progress finish on the old channel.
+  absl::Status reload_credentials(const AuthConfig& auth);
 
   void send_event(skein::v1::JobEvent event);
   // Whether another LogChunk may be queued now.
@@ -206,8 +209,11 @@ class CoordinatorClient {
 
   CoordinatorClientOptions options_;
   CoordinatorHandlers handlers_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<skein::v1::NodeGateway::Stub> stub_;
+  absl::StatusOr<std::shared_ptr<skein::v1::NodeGateway::Stub>> make_stub(
+      const AuthConfig& auth) const;
+  std::shared_ptr<skein::v1::NodeGateway::Stub> stub() const;
+  mutable std::mutex stub_mu_;
+  std::shared_ptr<skein::v1::NodeGateway::Stub> stub_;  // GUARDED_BY(stub_mu_)
   std::thread session_;
   std::atomic<bool> connected_{false};
 

@@ -14,6 +14,7 @@
 #include <future>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -513,7 +514,8 @@ TEST(SkeinUpDown, UpThreeNodesThenDownStopsExactlyThosePids) {
   const std::string state = make_temp_dir("skup");
   // The CLI finds the daemons next to itself in a build tree; tests point at
   // the exact binaries through PATH-independent lookup (same build dir).
-  CliResult up = run_command({cli, "--state-dir", state, "up", "--nodes", "3"}, 30s);
+  CliResult up =
+      run_command({cli, "--state-dir", state, "up", "--listen", "127.0.0.1:0", "--nodes", "3"}, 30s);
   ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
   EXPECT_NE(up.out.find("cluster up: coordinator 127.0.0.1:"), std::string::npos) << up.out;
   std::printf("skein up --nodes 3: %lld ms\n", static_cast<long long>(up.elapsed.count()));
@@ -536,7 +538,8 @@ TEST(SkeinUpDown, UpThreeNodesThenDownStopsExactlyThosePids) {
   }
   EXPECT_EQ(pids.size(), 4u);
   // A second `up` on the same state directory refuses.
-  CliResult again = run_command({cli, "--state-dir", state, "up", "--nodes", "1"}, 20s);
+  CliResult again = run_command(
+      {cli, "--state-dir", state, "up", "--listen", "127.0.0.1:0", "--nodes", "1"}, 20s);
   EXPECT_EQ(again.exit_code, 1);
   EXPECT_NE(again.err.find("skein down"), std::string::npos) << again.err;
 
@@ -551,4 +554,98 @@ TEST(SkeinUpDown, UpThreeNodesThenDownStopsExactlyThosePids) {
 }
 
 }  // namespace
+// The multi-host path on one host (tests/multihost runs it between network
+// namespaces): `skein up --tls` prints a join command; a second "host" (its
+// own state dir) joins with it; an admin hands a user credential to a third;
+// each principal can do only its part; the errors a person hits name the fix;
+// a removed node is refused from then on.
+TEST(SkeinTls, UpJoinUserCredentialAndNodeRemoval) {
+  const std::string cli = build_path("cli/skein");
+  const std::string a = make_temp_dir("sktls-a");
+  const std::string b = make_temp_dir("sktls-b");
+  const std::string user_conf = a + "/alice.conf";
+  CliResult up = run_command(
+      {cli, "--state-dir", a, "up", "--listen", "127.0.0.1:0", "--tls", "--nodes", "1"}, 30s);
+  ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+  EXPECT_NE(up.out.find("mutual TLS"), std::string::npos) << up.out;
+  // "  skein join ADDR --token TOKEN --ca-hash sha256:HEX"
+  const auto line = up.out.find("skein join ");
+  ASSERT_NE(line, std::string::npos) << up.out;
+  std::istringstream words(up.out.substr(line));
+  std::string skein_word, join_word, addr, flag_token, token, flag_hash, hash;
+  words >> skein_word >> join_word >> addr >> flag_token >> token >> flag_hash >> hash;
+  ASSERT_EQ(flag_token, "--token");
+  ASSERT_EQ(hash.rfind("sha256:", 0), 0u) << hash;
+
+  // Wrong pin: refused before any secret is sent, naming both hashes.
+  std::string wrong_hash = hash;
+  wrong_hash.back() = wrong_hash.back() == '0' ? '1' : '0';
+  CliResult pinned = run_command({cli, "--state-dir", b, "join", addr, "--token", token,
+                                  "--ca-hash", wrong_hash, "--node-name", "host-b"},
+                                 30s);
+  EXPECT_EQ(pinned.exit_code, 1);
+  EXPECT_NE(pinned.err.find("not the expected " + wrong_hash), std::string::npos) << pinned.err;
+  // A mistyped token: the coordinator refuses it, the message says what to do.
+  std::string bad_token = token;
+  bad_token.back() = bad_token.back() == 'a' ? 'b' : 'a';
+  CliResult refused = run_command({cli, "--state-dir", b, "join", addr, "--token", bad_token,
+                                   "--ca-hash", hash, "--node-name", "host-b"},
+                                  30s);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("skein token create"), std::string::npos) << refused.err;
+  std::error_code ec;
+  std::filesystem::remove_all(b + "/nodes", ec);
+
+  CliResult join = run_command({cli, "--state-dir", b, "join", addr, "--token", token,
+                                "--ca-hash", hash, "--node-name", "host-b"},
+                               30s);
+  ASSERT_EQ(join.exit_code, 0) << join.out << join.err;
+  EXPECT_TRUE(std::filesystem::exists(b + "/nodes/join-host-b/pki/node.crt"));
+  const auto as = join.out.find(" as ");
+  ASSERT_NE(as, std::string::npos) << join.out;
+  const std::string node_id = join.out.substr(as + 4, join.out.find(' ', as + 4) - as - 4);
+  struct stat st {};
+  ASSERT_EQ(::stat((b + "/nodes/join-host-b/pki/node.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  CliResult user = run_command({cli, "--state-dir", a, "user", "create", "alice", "--out", user_conf}, 20s);
+  ASSERT_EQ(user.exit_code, 0) << user.err;
+  CliResult nodes = run_command({cli, "--config", user_conf, "nodes"}, 20s);
+  ASSERT_EQ(nodes.exit_code, 0) << nodes.err;
+  EXPECT_NE(nodes.out.find("host-b"), std::string::npos) << nodes.out;
+  // The user submits and reads logs; it may not manage tokens or nodes.
+  CliResult job = run_command({cli, "--config", user_conf, "submit", "--wait", "--pin", node_id,
+                               build_path("tests/integration/skein_test_job"), "--", "hello",
+                               "tls"},
+                              60s);
+  EXPECT_EQ(job.exit_code, 0) << job.err;
+  EXPECT_NE(job.out.find("[tls]"), std::string::npos) << job.out;
+  CliResult no_token = run_command({cli, "--config", user_conf, "token", "create"}, 20s);
+  EXPECT_EQ(no_token.exit_code, 1);
+  EXPECT_NE(no_token.err.find("user 'alice' may not call Coordinator.CreateToken"),
+            std::string::npos)
+      << no_token.err;
+  CliResult no_remove = run_command({cli, "--config", user_conf, "nodes", "remove", "host-b"}, 20s);
+  EXPECT_EQ(no_remove.exit_code, 1);
+
+  // Removal revokes the node's certificate: its agent is refused and exits.
+  CliResult removed = run_command({cli, "--state-dir", a, "nodes", "remove", "host-b"}, 20s);
+  ASSERT_EQ(removed.exit_code, 0) << removed.err;
+  EXPECT_NE(removed.out.find("revoked"), std::string::npos) << removed.out;
+  bool agent_gone = false;
+  for (int i = 0; i < 100 && !agent_gone; ++i) {
+    std::ifstream log(b + "/logs/join-host-b.log");
+    std::stringstream text;
+    text << log.rdbuf();
+    agent_gone = text.str().find("was revoked") != std::string::npos;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(agent_gone) << "the removed node's agent did not report its revocation";
+
+  EXPECT_EQ(run_command({cli, "--state-dir", b, "down"}, 30s).exit_code, 0);
+  EXPECT_EQ(run_command({cli, "--state-dir", a, "down"}, 30s).exit_code, 0);
+  std::filesystem::remove_all(a, ec);
+  std::filesystem::remove_all(b, ec);
+}
+
 }  // namespace skein::testing

@@ -32,7 +32,7 @@ class RegisterOnly final : public v1::NodeGateway::CallbackService {
     saw_token_in_handler = ctx->client_metadata().count(kAuthMetadataKey) > 0;
     if (auto p = call_principal(*ctx); p.ok()) {
       std::lock_guard<std::mutex> lock(mu);
-      principal = absl::StrCat(principal_role_name(p->role), ":", p->name);
+      principal = absl::StrCat(std::string(principal_role_name(p->role)), ":", p->name);
     }
     auto* r = ctx->DefaultReactor();
     // Only nodes (and admins) may register: authorize_call as a service does.

@@ -12,10 +12,12 @@
 #include <fstream>
 #include <future>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "coordinator.hpp"
 #include "skein/common/auth.hpp"
+#include "skein/common/pki.hpp"
 #include "skein/common/sha256.hpp"
 #include "skein/v1/coordinator.grpc.pb.h"
 #include "skein/v1/node.grpc.pb.h"
@@ -114,7 +116,7 @@ class ServiceTest : public ::testing::Test {
     auto c = Coordinator::start(cfg, kToken);
     ASSERT_TRUE(c.ok()) << c.status();
     coord_ = *std::move(c);
-    auto ch = make_channel(coord_->address(), AuthConfig{kToken, {}, false});
+    auto ch = make_channel(coord_->address(), AuthConfig{kToken, {}});
     ASSERT_TRUE(ch.ok());
     channel_ = *ch;
     cli_ = v1::Coordinator::NewStub(channel_);
@@ -273,10 +275,10 @@ TEST_F(ServiceTest, PortFileHoldsTheBoundAddress) {
 TEST_F(ServiceTest, NoTokenOrWrongTokenIsUnauthenticatedOnEveryMethod) {
   auto no_token =
       grpc::CreateChannel(coord_->address(), grpc::experimental::LocalCredentials(LOCAL_TCP));
-  auto wrong = make_channel(coord_->address(), AuthConfig{kWrongToken, {}, false});
+  auto wrong = make_channel(coord_->address(), AuthConfig{kWrongToken, {}});
   ASSERT_TRUE(wrong.ok());
   auto methods = all_methods();
-  ASSERT_EQ(methods.size(), 13u);  // 10 Coordinator + 3 NodeGateway
+  ASSERT_EQ(methods.size(), 21u);  // 16 Coordinator + 5 NodeGateway
   for (const auto& m : methods) {
     grpc::Status a = raw_call(no_token, m);
     EXPECT_EQ(a.error_code(), grpc::StatusCode::UNAUTHENTICATED) << m << ": " << a.error_message();
@@ -906,47 +908,108 @@ TEST_F(ServiceTest, ReconnectWhileAliveKeepsReportedJobsAndFailsTheOthers) {
   again->stream->Finish();
 }
 
-// --insecure on a non-loopback bind: the credentials cannot carry the auth
-// processor, so every handler checks the token itself. (Bound on 0.0.0.0 for
-// the duration of the test; all traffic goes to 127.0.0.1.)
-TEST(InsecureMode, EveryMethodStillRequiresTheToken) {
+// A client of the TLS listener holding `cert` (may be empty) and `token`.
+std::shared_ptr<grpc::Channel> tls_channel(const std::string& target, const CertAuthority& ca,
+                                           const pki::CertKey& cert, const std::string& token) {
+  grpc::SslCredentialsOptions o;
+  o.pem_root_certs = ca.ca_pem();
+  o.pem_cert_chain = cert.cert_pem;
+  o.pem_private_key = cert.key_pem;
+  auto creds = grpc::SslCredentials(o);
+  if (!token.empty()) {
+    creds = grpc::CompositeChannelCredentials(creds, grpc::AccessTokenCredentials(token));
+  }
+  return grpc::CreateChannel(target, creds);
+}
+
+pki::CertKey client_cert(CertAuthority& ca, pki::Role role, const std::string& name) {
+  auto key = pki::generate_key();
+  auto csr = pki::make_csr(*key, name);
+  absl::StatusOr<pki::Issued> issued =
+      role == pki::Role::kNode ? ca.issue_node("", name, *csr)
+                               : ca.issue_credential(name, role, *csr, std::chrono::hours(1));
+  EXPECT_TRUE(issued.ok()) << issued.status();
+  return {issued.ok() ? issued->cert_pem : "", *key};
+}
+
+// Every method of every service, called as each principal over the TLS
+// listener (RELIABILITY §2, the Spark lesson: auth in front of every method
+// of every listener, enumerated from the descriptors). Users work with jobs,
+// nodes, logs and stats; admins may do anything; nodes may only use the
+// NodeGateway; a join token may only Join; nothing is reachable without a
+// credential; a revoked node certificate reaches nothing.
+TEST(TlsMode, EachPrincipalReachesOnlyItsMethods) {
+  skein::testing::TempDir dir;
+  CoordinatorConfig cfg;
+  cfg.listen = "127.0.0.1:0";
+  cfg.tls = true;
+  cfg.cluster.data_dir = dir.path() + "/data";
+  auto c = Coordinator::start(cfg, kToken);
+  ASSERT_TRUE(c.ok()) << c.status();
+  CertAuthority* ca = (*c)->cert_authority();
+  ASSERT_NE(ca, nullptr);
+  const std::string target = (*c)->address();
+  auto join = ca->create_token(std::chrono::hours(1), "test", nullptr);
+  ASSERT_TRUE(join.ok());
+  const pki::CertKey none;
+  auto anonymous = tls_channel(target, *ca, none, "");
+  auto bootstrap = tls_channel(target, *ca, none, *join);
+  auto user = tls_channel(target, *ca, client_cert(*ca, pki::Role::kUser, "alice"), "");
+  auto admin = tls_channel(target, *ca, client_cert(*ca, pki::Role::kAdmin, "root"), "");
+  auto node = tls_channel(target, *ca, client_cert(*ca, pki::Role::kNode, "host-1"), "");
+  auto admin_token = tls_channel(target, *ca, none, kToken);
+  const std::set<std::string> admin_only = {"Shutdown",    "CreateToken",     "ListTokens",
+                                            "RevokeToken", "RemoveNode",      "IssueCredential"};
+  auto denied = [](const grpc::Status& s) {
+    return s.error_code() == grpc::StatusCode::PERMISSION_DENIED ||
+           s.error_code() == grpc::StatusCode::UNAUTHENTICATED;
+  };
+  for (const auto& m : all_methods()) {
+    const std::string name = m.substr(m.rfind('/') + 1);
+    const bool gateway = m.find("NodeGateway") != std::string::npos;
+    SCOPED_TRACE(m);
+    EXPECT_EQ(raw_call(anonymous, m).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_EQ(raw_call(bootstrap, m).error_code() == grpc::StatusCode::PERMISSION_DENIED,
+              name != "Join");
+    EXPECT_EQ(raw_call(node, m).error_code() == grpc::StatusCode::PERMISSION_DENIED,
+              !gateway || name == "Join");
+    if (name == "Shutdown") {
+      continue;  // allowed callers would stop the coordinator
+    }
+    EXPECT_EQ(raw_call(user, m).error_code() == grpc::StatusCode::PERMISSION_DENIED,
+              gateway || admin_only.count(name) > 0);
+    EXPECT_FALSE(denied(raw_call(admin, m)));
+    EXPECT_FALSE(denied(raw_call(admin_token, m)));
+  }
+  // Nothing was created by the refused calls; revoking a node's certificate
+  // shuts it out of every method.
+  EXPECT_TRUE((*c)->cluster().list_jobs({}, 0).empty());
+  ASSERT_TRUE(ca->revoke_identity("host-1").ok());
+  auto revoked = tls_channel(target, *ca, client_cert(*ca, pki::Role::kNode, "host-2"), "");
+  ASSERT_TRUE(ca->revoke_identity("host-2").ok());
+  grpc::Status r = raw_call(revoked, "/skein.v1.NodeGateway/Register");
+  EXPECT_EQ(r.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_NE(r.error_message().find("revoked"), std::string::npos) << r.error_message();
+  (*c)->stop();
+}
+
+// A non-loopback --listen is always TLS: the coordinator makes its PKI and
+// a plaintext client cannot even finish a handshake.
+TEST(TlsMode, OffLoopbackThereIsNoPlaintext) {
   skein::testing::TempDir dir;
   CoordinatorConfig cfg;
   cfg.listen = "0.0.0.0:0";
   cfg.cluster.data_dir = dir.path() + "/data";
-  EXPECT_EQ(Coordinator::start(cfg, kToken).status().code(), absl::StatusCode::kPermissionDenied)
-      << "non-loopback without TLS or --insecure must refuse to start";
-  cfg.insecure = true;
   auto c = Coordinator::start(cfg, kToken);
   ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_NE((*c)->cert_authority(), nullptr);
+  EXPECT_TRUE(fs::exists(dir.path() + "/data/pki/ca.key"));
+  EXPECT_EQ(fs::status(dir.path() + "/data/pki/ca.key").permissions() & fs::perms::group_all,
+            fs::perms::none);
   std::string target = "127.0.0.1:" + std::to_string((*c)->port());
   auto plain = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
-  for (const auto& m : all_methods()) {
-    EXPECT_EQ(raw_call(plain, m).error_code(), grpc::StatusCode::UNAUTHENTICATED) << m;
-    EXPECT_EQ(raw_call(plain, m, kWrongToken).error_code(), grpc::StatusCode::UNAUTHENTICATED) << m;
-    if (m.find("/Shutdown") == std::string::npos) {
-      EXPECT_NE(raw_call(plain, m, kToken).error_code(), grpc::StatusCode::UNAUTHENTICATED) << m;
-    }
-  }
-  // The client helper in --insecure mode reaches it with the token attached.
-  auto ch = make_channel(target, AuthConfig{kToken, {}, /*insecure=*/true});
-  ASSERT_TRUE(ch.ok());
-  auto stub = v1::Coordinator::NewStub(*ch);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(in(milliseconds(5000)));
-  v1::ListNodesResponse resp;
-  grpc::Status st = stub->ListNodes(&ctx, {}, &resp);
-  EXPECT_TRUE(st.ok()) << st.error_message();
-  // The plaintext + interceptor transport used for non-loopback targets.
-  for (const char* token : {kToken, kWrongToken}) {
-    auto plain_stub = v1::Coordinator::NewStub(make_plaintext_channel(target, token));
-    grpc::ClientContext pctx;
-    pctx.set_deadline(in(milliseconds(5000)));
-    v1::ListNodesResponse presp;
-    EXPECT_EQ(plain_stub->ListNodes(&pctx, {}, &presp).error_code(),
-              token == kToken ? grpc::StatusCode::OK : grpc::StatusCode::UNAUTHENTICATED);
-  }
-  EXPECT_TRUE((*c)->cluster().list_jobs({}, 0).empty());
+  EXPECT_EQ(raw_call(plain, "/skein.v1.Coordinator/ListJobs", kToken).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
   (*c)->stop();
 }
 

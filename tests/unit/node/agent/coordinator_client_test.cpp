@@ -101,7 +101,7 @@ class CoordinatorClientTest : public ::testing::Test {
     stop_server();
   }
   void start_server(int port) {
-    auto auth = make_server_auth(AuthConfig{kToken, {}, false}, "127.0.0.1:0");
+    auto auth = make_server_auth(AuthConfig{kToken, {}}, "127.0.0.1:0");
     ASSERT_TRUE(auth.ok()) << auth.status();
     gateway_ = std::make_unique<RecordingGateway>();
     gateway_->read_delay = read_delay_;
