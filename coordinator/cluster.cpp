@@ -26,6 +26,12 @@ constexpr size_t kMaxArgsBytes = 1 << 20;
 constexpr size_t kMaxKeyBytes = 256;
 constexpr size_t kMaxNameBytes = 256;
 constexpr size_t kMaxLogChunkBytes = 1 << 20;
+// How long a terminal job's followers wait for a node's end_of_output beyond
+// the cancel grace (job_output.hpp): the agent's pipe drain after the worker
+// exits (2 s) and the trip up.
+constexpr std::chrono::milliseconds kOutputLingerSlack{3000};
+// Output that is late even for the linger is still stored this long.
+constexpr std::chrono::milliseconds kLateOutputRetention{60000};
 // SubmitJobRequest.remote_functions: a program has dozens, not thousands.
 constexpr size_t kMaxRemoteFunctions = 16384;
 constexpr size_t kMaxRemoteFunctionBytes = 1024;
@@ -66,7 +72,10 @@ Cluster::~Cluster() {
 }
 
 Cluster::Cluster(ClusterConfig config)
-    : config_(std::move(config)), membership_(config_.membership) {}
+    : config_(std::move(config)),
+      membership_(config_.membership),
+      output_(std::chrono::milliseconds(config_.cancel_grace_ms) + kOutputLingerSlack,
+              kLateOutputRetention) {}
 
 absl::StatusOr<std::unique_ptr<Cluster>> Cluster::open(ClusterConfig config) {
   if (config.data_dir.empty()) {
@@ -200,6 +209,7 @@ v1::CoordinatorMessage start_job_message(const v1::JobInfo& job, bool driver) {
 }  // namespace
 
 void Cluster::send_start_locked(const v1::JobInfo& job) {
+  output_.expect(job.job_id(), job.driver_node());
   auto it = sessions_.find(job.driver_node());
   if (it == sessions_.end()) {
     return;  // sent when the node's stream attaches
@@ -288,6 +298,11 @@ void Cluster::node_died_locked(const v1::NodeInfo& node, Watchers* notify) {
     parked_.erase(p);
   }
   fail_tasks_on_node_locked(node);
+  // A dead node sends no more output: its followers need not wait for it.
+  for (uint64_t id : output_.node_gone(node.node_id())) {
+    auto w = watchers_locked(id);
+    notify->insert(notify->end(), w.begin(), w.end());
+  }
   int64_t now = now_unix_ms();
   for (uint64_t id : jobs_.active_on(node.node_id())) {
     auto r = jobs_.mark_node_lost(
@@ -409,6 +424,19 @@ absl::StatusOr<Cluster::Submitted> Cluster::submit(const v1::SubmitJobRequest& r
     out.job = job;
   }
   return out;
+}
+
+absl::StatusOr<Cluster::LogView> Cluster::log_view(uint64_t job_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const v1::JobInfo* job = jobs_.find(job_id);
+  if (job == nullptr) {
+    return absl::NotFoundError(absl::StrCat("job ", job_id, " does not exist"));
+  }
+  LogView v;
+  v.job = *job;
+  v.more_output =
+      is_terminal(job->state()) && output_.pending(job_id, std::chrono::steady_clock::now());
+  return v;
 }
 
 absl::StatusOr<v1::JobInfo> Cluster::get_job(uint64_t job_id) const {
@@ -569,6 +597,13 @@ absl::Status Cluster::attach(const v1::ConnectHello& hello, std::shared_ptr<Node
     }
 
     std::set<uint64_t> running(hello.running_job_ids().begin(), hello.running_job_ids().end());
+    // Processes of these jobs run there (a driver or a task worker), also
+    // after a coordinator restart forgot who ran what: their output counts.
+    for (uint64_t id : running) {
+      if (const v1::JobInfo* job = jobs_.find(id); job != nullptr && !is_terminal(job->state())) {
+        output_.expect(id, hello.node_id());
+      }
+    }
     int64_t now = now_unix_ms();
     for (uint64_t id : jobs_.active_on(hello.node_id())) {
       const v1::JobInfo* job = jobs_.find(id);
@@ -650,6 +685,7 @@ absl::Status Cluster::on_job_event_locked(const std::string& node_id, const v1::
       r = jobs_.mark_exited(ev.job_id(), ev.exit_code(), ev.term_signal(), now);
       break;
     case v1::JOB_EVENT_KIND_FAILED_TO_START:
+      output_.close(ev.job_id(), node_id);  // no driver ran there: no output to wait for
       r = jobs_.mark_failed(
           ev.job_id(),
           absl::StrCat("failed to start on ", node_id, ": ",
@@ -667,6 +703,36 @@ absl::Status Cluster::on_job_event_locked(const std::string& node_id, const v1::
     auto w = watchers_locked(ev.job_id());
     notify->insert(notify->end(), w.begin(), w.end());
   }
+  return absl::OkStatus();
+}
+
+absl::Status Cluster::on_log_locked(const std::string& node_id, v1::LogChunk* chunk,
+                                    Watchers* notify) {
+  if (chunk->job_id() == 0 || chunk->data().size() > kMaxLogChunkBytes) {
+    return absl::InvalidArgumentError("log chunk without job_id or larger than 1 MiB");
+  }
+  const v1::JobInfo* job = jobs_.find(chunk->job_id());
+  const bool driver_node = job != nullptr && job->driver_node() == node_id;
+  if (job == nullptr || !(driver_node || output_.accepts(chunk->job_id(), node_id))) {
+    return absl::OkStatus();  // not ours to store; dropping keeps the stream alive
+  }
+  if (chunk->end_of_output()) {
+    if (output_.close(chunk->job_id(), node_id)) {
+      *notify = watchers_locked(chunk->job_id());
+    }
+    return absl::OkStatus();
+  }
+  // The label is the stream's node, never what the agent wrote.
+  chunk->set_node_id(node_id);
+  if (chunk->source() == v1::LOG_SOURCE_UNSPECIFIED) {
+    chunk->set_source(driver_node ? v1::LOG_SOURCE_DRIVER : v1::LOG_SOURCE_TASK_WORKER);
+  }
+  // LogStore has its own lock; appending under mu_ keeps log order
+  // consistent with the job's state changes for followers.
+  if (auto st = logs_->append(*chunk); !st.ok()) {
+    log()->warn("log append for job {} failed: {}", chunk->job_id(), st.ToString());
+  }
+  *notify = watchers_locked(chunk->job_id());
   return absl::OkStatus();
 }
 
@@ -695,28 +761,12 @@ absl::Status Cluster::on_agent_message(const std::string& node_id, uint64_t epoc
           status = on_job_event_locked(node_id, msg.job_event(), &notify);
         }
         break;
-      case v1::AgentMessage::kLog: {
+      case v1::AgentMessage::kLog:
         status = membership_.touch(node_id, epoch, steady, now);
-        if (!status.ok()) {
-          break;
+        if (status.ok()) {
+          status = on_log_locked(node_id, in->mutable_log(), &notify);
         }
-        const v1::LogChunk& chunk = msg.log();
-        if (chunk.job_id() == 0 || chunk.data().size() > kMaxLogChunkBytes) {
-          status = absl::InvalidArgumentError("log chunk without job_id or larger than 1 MiB");
-          break;
-        }
-        const v1::JobInfo* job = jobs_.find(chunk.job_id());
-        if (job == nullptr || job->driver_node() != node_id) {
-          break;  // not ours to store; dropping keeps the stream alive
-        }
-        // LogStore has its own lock; appending under mu_ keeps log order
-        // consistent with the job's state changes for followers.
-        if (auto st = logs_->append(chunk); !st.ok()) {
-          log()->warn("log append for job {} failed: {}", chunk.job_id(), st.ToString());
-        }
-        notify = watchers_locked(chunk.job_id());
         break;
-      }
       case v1::AgentMessage::kTasks:
         status = membership_.touch(node_id, epoch, steady, now);
         if (status.ok()) {
@@ -807,6 +857,11 @@ void Cluster::tick(SteadyTime now) {
     if (!notify.empty()) {
       place_pending_locked(&notify);
     }
+    // Followers of jobs whose missing end_of_output markers are given up on.
+    for (uint64_t id : output_.expire(now)) {
+      auto w = watchers_locked(id);
+      notify.insert(notify.end(), w.begin(), w.end());
+    }
   }
   notify_all(notify);
 }
@@ -856,7 +911,9 @@ void Cluster::build_view_locked() {
   }
 }
 
-void Cluster::send_start_worker_locked(const v1::JobInfo& job, NodeSession* session) {
+void Cluster::send_start_worker_locked(const v1::JobInfo& job, const std::string& node_id,
+                                       NodeSession* session) {
+  output_.expect(job.job_id(), node_id);
   session->send_owned(start_job_message(job, /*driver=*/false));
 }
 
@@ -950,7 +1007,7 @@ void Cluster::on_tasks_locked(const std::string& node_id, v1::TaskBatch* batch) 
           if (std::find(d->worker_nodes.begin(), d->worker_nodes.end(), target) ==
               d->worker_nodes.end()) {
             // wire.md: StartJob{driver: false} precedes the job's first batch there.
-            send_start_worker_locked(*job, view_slots_[pos].session);
+            send_start_worker_locked(*job, node_names_[target], view_slots_[pos].session);
             d->worker_nodes.push_back(target);
           }
           outs[pos] = std::make_unique<v1::CoordinatorMessage>();
@@ -1108,6 +1165,7 @@ void Cluster::job_changed_locked(const v1::JobInfo& job) {
   if (!is_terminal(job.state())) {
     return;
   }
+  output_.job_ended(job.job_id(), std::chrono::steady_clock::now());
   size_t forgotten = tasks_.forget_job(job.job_id());
   auto d = dispatch_.find(job.job_id());
   if (d == dispatch_.end()) {

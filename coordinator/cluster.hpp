@@ -49,6 +49,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "binary_store.hpp"
+#include "job_output.hpp"
 #include "job_table.hpp"
 #include "journal.hpp"
 #include "log_store.hpp"
@@ -129,6 +130,16 @@ class Cluster {
   BinaryStore& binaries() { return *binaries_; }
   const LogStore& logs() const { return *logs_; }
 
+  // A job as a log follower sees it: `more_output` is true while the job is
+  // terminal but some node that ran it may still send output (job_output.hpp).
+  // Read before the stored log: once a terminal job has !more_output, every
+  // chunk of it is in logs().
+  struct LogView {
+    v1::JobInfo job;
+    bool more_output = false;
+  };
+  absl::StatusOr<LogView> log_view(uint64_t job_id);
+
   void add_watcher(uint64_t job_id, std::shared_ptr<JobWatcher> watcher);
   void remove_watcher(uint64_t job_id, const JobWatcher* watcher);
 
@@ -203,6 +214,9 @@ class Cluster {
   void node_died_locked(const v1::NodeInfo& node, Watchers* notify);
   absl::Status on_job_event_locked(const std::string& node_id, const v1::JobEvent& ev,
                                    Watchers* notify);
+  // A LogChunk from an agent: labelled with the node, stored, or (marker)
+  // closes the node's output of the job.
+  absl::Status on_log_locked(const std::string& node_id, v1::LogChunk* chunk, Watchers* notify);
 
   // --- task dispatch (REQUIRES(mu_)) ---
   // What the coordinator keeps per RUNNING job that spawned tasks.
@@ -224,7 +238,8 @@ class Cluster {
   void fail_tasks_on_node_locked(const v1::NodeInfo& node);
   // A job became terminal: forget its tasks, end its workers on every node.
   void job_changed_locked(const v1::JobInfo& job);
-  void send_start_worker_locked(const v1::JobInfo& job, NodeSession* session);
+  void send_start_worker_locked(const v1::JobInfo& job, const std::string& node_id,
+                                NodeSession* session);
   // To the node's stream if attached; parked for its next stream if it is
   // alive but detached (bounded); dropped if it is dead. False if dropped.
   bool send_to_node_locked(const std::string& node_id, v1::CoordinatorMessage&& msg);
@@ -240,6 +255,7 @@ class Cluster {
   JobTable jobs_;                                                  // GUARDED_BY(mu_)
   std::map<std::string, std::shared_ptr<NodeSession>> sessions_;   // GUARDED_BY(mu_)
   std::multimap<uint64_t, std::shared_ptr<JobWatcher>> watchers_;  // GUARDED_BY(mu_)
+  JobOutput output_;                                               // GUARDED_BY(mu_)
 
   // Task dispatch, all GUARDED_BY(mu_). Node ids are interned once (ids are
   // never reused, so the table only grows by one entry per registration).

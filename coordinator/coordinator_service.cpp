@@ -174,11 +174,11 @@ class LogsReactor : public grpc::ServerWriteReactor<v1::StreamLogsResponse> {
       finish_locked(grpc::Status::OK);
       return;
     }
-    // State first, then logs: agents send a job's logs before its exit, so
-    // once the state is terminal every chunk is already in the store.
-    auto job = cluster_->get_job(job_id_);
-    if (!job.ok()) {
-      finish_locked(to_grpc(job.status()));
+    // State first, then logs: once a job is terminal and no node that ran it
+    // may still send output (job_output.hpp), every chunk is in the store.
+    auto view = cluster_->log_view(job_id_);
+    if (!view.ok()) {
+      finish_locked(to_grpc(view.status()));
       return;
     }
     if (pending_.empty()) {
@@ -204,14 +204,15 @@ class LogsReactor : public grpc::ServerWriteReactor<v1::StreamLogsResponse> {
       finish_locked(grpc::Status::OK);
       return;
     }
-    if (is_terminal(job->state())) {
+    if (is_terminal(view->job.state()) && !view->more_output) {
       out_.Clear();
-      *out_.mutable_final_job() = *job;
+      *out_.mutable_final_job() = view->job;
       final_sent_ = true;
       writing_ = true;
       StartWrite(&out_);
     }
-    // else: idle until notify().
+    // else: idle until notify() (new output, a state change, a node's
+    // end_of_output or the end of the linger).
   }
 
  private:
@@ -369,8 +370,7 @@ void StatsWatchers::tick(SteadyTime now) {
 }
 
 CoordinatorService::CoordinatorService(Cluster* cluster, StatsWatchers* stats_watchers,
-                                       CertAuthority* ca,
-                                       std::function<void(bool)> on_shutdown)
+                                       CertAuthority* ca, std::function<void(bool)> on_shutdown)
     : cluster_(cluster),
       stats_watchers_(stats_watchers),
       ca_(ca),
@@ -632,9 +632,9 @@ grpc::ServerUnaryReactor* CoordinatorService::RemoveNode(grpc::CallbackServerCon
   return finish_unary(ctx, grpc::Status::OK);
 }
 
-grpc::ServerUnaryReactor* CoordinatorService::IssueCredential(
-    grpc::CallbackServerContext* ctx, const v1::IssueCredentialRequest* req,
-    v1::IssueCredentialResponse* resp) {
+grpc::ServerUnaryReactor* CoordinatorService::IssueCredential(grpc::CallbackServerContext* ctx,
+                                                              const v1::IssueCredentialRequest* req,
+                                                              v1::IssueCredentialResponse* resp) {
   if (auto st = authorize_admin(*ctx, "Coordinator.IssueCredential"); !st.ok()) {
     return finish_unary(ctx, st);
   }

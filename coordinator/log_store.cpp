@@ -15,6 +15,12 @@ namespace skein::coordinator {
 namespace {
 
 constexpr size_t kHeaderBytes = 1 + 4 + 8;
+// Stream-byte flag of a labelled record (see the header); LogStream values
+// stay far below it.
+constexpr unsigned char kLabelledFlag = 0x80;
+constexpr size_t kLabelFixedBytes = 1 + 4 + 1;  // source, pid, node_id length
+// Node ids are short ("node-12"); a longer one is cut rather than refused.
+constexpr size_t kMaxNodeIdBytes = 255;
 // A record larger than this in a file is corruption, not data (agents send <= 64 KiB).
 constexpr uint32_t kMaxRecordBytes = 16u << 20;
 
@@ -79,12 +85,23 @@ LogStore::JobLog& LogStore::job_locked(uint64_t job_id) const {
 }
 
 absl::Status LogStore::write_record_locked(uint64_t job_id, JobLog& log, v1::LogStream stream,
-                                           int64_t unix_ms, std::string_view data) {
+                                           int64_t unix_ms, std::string_view data,
+                                           const Label& label) {
+  const bool labelled = !label.node_id.empty() || label.source != v1::LOG_SOURCE_UNSPECIFIED;
+  const std::string_view node = std::string_view(label.node_id).substr(0, kMaxNodeIdBytes);
+  const size_t body = data.size() + (labelled ? kLabelFixedBytes + node.size() : 0);
   std::string rec;
-  rec.reserve(kHeaderBytes + data.size());
-  rec.push_back(static_cast<char>(stream));
-  put_le(rec, data.size(), 4);
+  rec.reserve(kHeaderBytes + body);
+  rec.push_back(
+      static_cast<char>(static_cast<unsigned char>(stream) | (labelled ? kLabelledFlag : 0)));
+  put_le(rec, body, 4);
   put_le(rec, static_cast<uint64_t>(unix_ms), 8);
+  if (labelled) {
+    rec.push_back(static_cast<char>(label.source));
+    put_le(rec, static_cast<uint32_t>(label.pid), 4);
+    rec.push_back(static_cast<char>(node.size()));
+    rec.append(node);
+  }
   rec.append(data);
   std::string path = path_of(job_id);
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -123,14 +140,20 @@ absl::Status LogStore::append(const v1::LogChunk& chunk) {
     std::string notice =
         absl::StrCat("\n[skein: log truncated at ", log.size, " bytes (cap ", max_bytes_per_job_,
                      "); further output of this job is dropped]\n");
-    return write_record_locked(chunk.job_id(), log, v1::LOG_STREAM_SYSTEM, now_unix_ms(), notice);
+    return write_record_locked(chunk.job_id(), log, v1::LOG_STREAM_SYSTEM, now_unix_ms(), notice,
+                               Label{});
   }
   v1::LogStream stream = chunk.stream();
   if (!v1::LogStream_IsValid(stream) || stream == v1::LOG_STREAM_UNSPECIFIED) {
     stream = v1::LOG_STREAM_STDOUT;
   }
+  v1::LogSource source = chunk.source();
+  if (!v1::LogSource_IsValid(source)) {
+    source = v1::LOG_SOURCE_UNSPECIFIED;
+  }
   return write_record_locked(chunk.job_id(), log, stream,
-                             chunk.unix_ms() ? chunk.unix_ms() : now_unix_ms(), chunk.data());
+                             chunk.unix_ms() ? chunk.unix_ms() : now_unix_ms(), chunk.data(),
+                             Label{chunk.node_id(), source, chunk.pid()});
 }
 
 absl::StatusOr<LogStore::ReadResult> LogStore::read(uint64_t job_id, uint64_t offset,
@@ -171,13 +194,26 @@ absl::StatusOr<LogStore::ReadResult> LogStore::read(uint64_t job_id, uint64_t of
     }
     v1::LogChunk chunk;
     chunk.set_job_id(job_id);
-    chunk.set_stream(static_cast<v1::LogStream>(hdr[0]));
+    chunk.set_stream(static_cast<v1::LogStream>(hdr[0] & ~kLabelledFlag));
     chunk.set_unix_ms(static_cast<int64_t>(get_le(hdr + 5, 8)));
     std::string data(len, '\0');
     if (len > 0 && ::pread(fd, data.data(), len, static_cast<off_t>(pos + kHeaderBytes)) !=
                        static_cast<ssize_t>(len)) {
       status = absl::InternalError(absl::StrCat("short read in log of job ", job_id));
       break;
+    }
+    if ((hdr[0] & kLabelledFlag) != 0) {
+      const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+      const size_t node_len = len >= kLabelFixedBytes ? p[5] : 0;
+      if (len < kLabelFixedBytes || len < kLabelFixedBytes + node_len) {
+        status = absl::DataLossError(
+            absl::StrCat("corrupt label at byte ", pos, " of job ", job_id, "'s log"));
+        break;
+      }
+      chunk.set_source(static_cast<v1::LogSource>(p[0]));
+      chunk.set_pid(static_cast<int32_t>(static_cast<uint32_t>(get_le(p + 1, 4))));
+      chunk.set_node_id(data.substr(kLabelFixedBytes, node_len));
+      data.erase(0, kLabelFixedBytes + node_len);
     }
     chunk.set_data(std::move(data));
     out.chunks.push_back(std::move(chunk));

@@ -2,9 +2,15 @@
 // <data-dir>/logs/<job_id>.log, bounded per job.
 //
 // File format: a sequence of records, each
-//   u8 stream (skein.v1.LogStream) | u32 little-endian length | i64 LE unix_ms | data
+//   u8 stream (skein.v1.LogStream) | u32 little-endian length | i64 LE unix_ms | body
 // so stdout and stderr stay interleaved in arrival order and a reader can
-// resume at any record boundary (the offsets read() hands out).
+// resume at any record boundary (the offsets read() hands out). The body is
+// the data, unless the stream byte has kLabelledFlag (0x80) set: then the
+// body is
+//   u8 source (skein.v1.LogSource) | i32 LE pid | u8 n | n bytes node_id | data
+// and `length` counts all of it. Labelled records came with issue 10 (output
+// of every node of a job, labelled by node and process); files written
+// before it hold only unlabelled records and read back with empty labels.
 //
 // Bound: once a chunk would take a job's file past max_bytes_per_job, one
 // LOG_STREAM_SYSTEM record "[skein: log truncated ...]" is written, an empty
@@ -57,8 +63,14 @@ class LogStore {
   std::string path_of(uint64_t job_id) const;
   std::string truncated_marker_of(uint64_t job_id) const;  // exists once capped
   JobLog& job_locked(uint64_t job_id) const;               // REQUIRES(mu_)
+  // Who printed a record; all-empty = an unlabelled record.
+  struct Label {
+    std::string node_id;
+    v1::LogSource source = v1::LOG_SOURCE_UNSPECIFIED;
+    int32_t pid = 0;
+  };
   absl::Status write_record_locked(uint64_t job_id, JobLog& log, v1::LogStream stream,
-                                   int64_t unix_ms, std::string_view data);
+                                   int64_t unix_ms, std::string_view data, const Label& label);
 
   const std::string dir_;
   const uint64_t max_bytes_per_job_;

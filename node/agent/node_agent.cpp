@@ -59,6 +59,10 @@ constexpr auto kExitReportSlack = std::chrono::milliseconds(500);
 // A job's local log is written in 64 KiB pieces; LogChunk carries at most that.
 constexpr std::size_t kMaxLogChunk = 64 * 1024;
 
+// Jobs remembered as ended on this node, to send end_of_output after their
+// last process exits; the oldest (smallest) ids are forgotten first.
+constexpr std::size_t kMaxEndedJobs = 4096;
+
 // How long the coordinator stream's reader waits for a worker that does not
 // read its socket before giving up on a frame for it: long enough for a busy
 // worker to catch up, short enough that one stuck worker does not hold up the
@@ -324,9 +328,18 @@ void NodeAgent::stop() {
 
 bool NodeAgent::ready(const std::string& /*job_id*/) { return client_->logs_ready(); }
 
-void NodeAgent::output(const std::string& job_id, OutputStream stream, std::string_view data) {
+void NodeAgent::output(const std::string& job_id, pid_t pid, OutputStream stream,
+                       std::string_view data) {
+  std::uint64_t id = 0;
+  if (!absl::SimpleAtoi(job_id, &id)) {
+    return;
+  }
+  skein::v1::LogSource source = skein::v1::LOG_SOURCE_TASK_WORKER;
   {
     std::lock_guard<std::mutex> lock(logs_mu_);
+    if (auto d = drivers_.find(id); d != drivers_.end() && d->second == pid) {
+      source = skein::v1::LOG_SOURCE_DRIVER;
+    }
     auto& log = logs_[job_id];
     if (!log) {
       log = std::make_unique<JobLog>(std::filesystem::path(jobs_dir_) / job_id,
@@ -336,16 +349,14 @@ void NodeAgent::output(const std::string& job_id, OutputStream stream, std::stri
       logger("node")->warn("job {} local log: {}", job_id, std::string(s.message()));
     }
   }
-  std::uint64_t id = 0;
-  if (!absl::SimpleAtoi(job_id, &id)) {
-    return;
-  }
   while (!data.empty()) {
     const std::size_t n = std::min(data.size(), kMaxLogChunk);
     skein::v1::LogChunk chunk;
     chunk.set_job_id(id);
     chunk.set_stream(stream == OutputStream::kStdout ? skein::v1::LOG_STREAM_STDOUT
                                                      : skein::v1::LOG_STREAM_STDERR);
+    chunk.set_source(source);
+    chunk.set_pid(static_cast<std::int32_t>(pid));
     chunk.set_data(std::string(data.substr(0, n)));
     chunk.set_unix_ms(now_unix_ms());
     client_->send_log(std::move(chunk));
@@ -358,19 +369,35 @@ void NodeAgent::exited(const WorkerExit& e) {
   if (!absl::SimpleAtoi(e.job_id, &id)) {
     return;
   }
-  if (supervisor_->pids_of(e.job_id).empty()) {
+  bool driver = false;
+  {
     std::lock_guard<std::mutex> lock(logs_mu_);
-    logs_.erase(e.job_id);  // the job's last worker here: close its log
+    if (auto d = drivers_.find(id); d != drivers_.end() && d->second == e.pid) {
+      driver = true;
+      drivers_.erase(d);
+    }
+    if (auto l = live_.find(id); l != live_.end() && --l->second <= 0) {
+      live_.erase(l);
+      logs_.erase(e.job_id);  // the job's last process here: close its log
+    }
   }
   // A task worker's exit fails what it held (TaskHost) and is a line in the
   // job's log, never a JobEvent: only the driver's exit ends the job.
-  if (tasks_->exited(id, e.pid, e.message)) {
+  if (!driver) {
+    tasks_->exited(id, e.pid, e.message);
+    std::lock_guard<std::mutex> lock(logs_mu_);
+    end_output_if_done_locked(id);
     return;
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
     running_.erase(id);
   }
+  // The driver's exit ends the job: no task worker starts here for it any
+  // more, and its output here ends (before the exit event, so a follower
+  // that sees the job terminal need not wait for this node) once its last
+  // task worker here, if any, has exited too.
+  job_ended_here(id);
   logger("node")->info("job {} (pid {}) {}", id, e.pid, e.message);
   skein::v1::JobEvent ev;
   ev.set_job_id(id);
@@ -497,7 +524,15 @@ absl::StatusOr<pid_t> NodeAgent::launch_task_worker(std::uint64_t job_id,
   spec.job_id = std::to_string(job_id);
   spec.env = worker_env(job_id, spec.cwd, /*driver=*/false);
   spec.limits = config_.worker_limits;
-  spec.on_started = std::move(on_started);
+  spec.on_started = [this, job_id, inner = std::move(on_started)](pid_t pid) {
+    {
+      std::lock_guard<std::mutex> lock(logs_mu_);
+      ++live_[job_id];
+    }
+    if (inner) {
+      inner(pid);
+    }
+  };
   return supervisor_->launch(std::move(spec));
 }
 
@@ -542,6 +577,35 @@ void NodeAgent::deliver_to_owner(const skein::v1::TaskOwner& owner,
   }
 }
 
+void NodeAgent::job_ended_here(std::uint64_t job_id) {
+  tasks_->forget(job_id, "its driver exited");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    templates_.erase(job_id);
+    failed_fetches_.erase(job_id);
+  }
+  std::lock_guard<std::mutex> lock(logs_mu_);
+  ended_here_.insert(job_id);
+  while (ended_here_.size() > kMaxEndedJobs) {
+    ended_here_.erase(ended_here_.begin());
+  }
+  end_output_if_done_locked(job_id);
+}
+
+void NodeAgent::end_output_if_done_locked(std::uint64_t job_id) {
+  if (ended_here_.count(job_id) == 0 || live_.count(job_id) > 0) {
+    return;
+  }
+  // Sent again if a late process of the job comes and goes: the coordinator
+  // counts the first per node, and a repeat costs one small message.
+  skein::v1::LogChunk chunk;
+  chunk.set_job_id(job_id);
+  chunk.set_source(skein::v1::LOG_SOURCE_AGENT);
+  chunk.set_end_of_output(true);
+  chunk.set_unix_ms(now_unix_ms());
+  client_->send_log(std::move(chunk));
+}
+
 void NodeAgent::log_system(std::uint64_t job_id, const std::string& line) {
   const std::string key = std::to_string(job_id);
   {
@@ -557,6 +621,7 @@ void NodeAgent::log_system(std::uint64_t job_id, const std::string& line) {
   skein::v1::LogChunk chunk;
   chunk.set_job_id(job_id);
   chunk.set_stream(skein::v1::LOG_STREAM_SYSTEM);
+  chunk.set_source(skein::v1::LOG_SOURCE_AGENT);
   chunk.set_data(line.substr(0, kMaxLogChunk));
   chunk.set_unix_ms(now_unix_ms());
   client_->send_log(std::move(chunk));
@@ -631,6 +696,11 @@ void NodeAgent::start_job(skein::v1::StartJob cmd) {
   spec.limits = config_.worker_limits;
   spec.on_started = [this, id](pid_t pid) {
     {
+      std::lock_guard<std::mutex> lock(logs_mu_);
+      ++live_[id];
+      drivers_[id] = pid;
+    }
+    {
       std::lock_guard<std::mutex> lock(mu_);
       starting_.erase(id);
       running_.insert(id);
@@ -683,12 +753,20 @@ void NodeAgent::on_cancel_job(const skein::v1::CancelJobCommand& cmd) {
       cancel_early_.insert(id);
     }
   }
-  // Every worker of the job here: its driver and its task worker(s).
+  // Every worker of the job here: its driver and its task worker(s). A
+  // task worker flushes its stdio on SIGTERM (the SDK), and its pipes are
+  // drained before its exit is reported; then end_of_output goes up.
   absl::Status s =
       supervisor_->cancel(std::to_string(id), std::chrono::milliseconds(cmd.grace_ms()));
   if (!s.ok()) {
     logger("node")->info("cancel job {}: {}", id, std::string(s.message()));
   }
+  std::lock_guard<std::mutex> lock(logs_mu_);
+  ended_here_.insert(id);
+  while (ended_here_.size() > kMaxEndedJobs) {
+    ended_here_.erase(ended_here_.begin());
+  }
+  end_output_if_done_locked(id);
 }
 
 void NodeAgent::on_node_lost(const std::string& why) {

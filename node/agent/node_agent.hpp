@@ -67,7 +67,8 @@ class NodeAgent : private OutputSink {
  private:
   // OutputSink (supervisor thread).
   bool ready(const std::string& job_id) override;
-  void output(const std::string& job_id, OutputStream stream, std::string_view data) override;
+  void output(const std::string& job_id, pid_t pid, OutputStream stream,
+              std::string_view data) override;
   void exited(const WorkerExit& exit) override;
 
   absl::Status start();
@@ -89,6 +90,12 @@ class NodeAgent : private OutputSink {
   void deliver_to_owner(const skein::v1::TaskOwner& owner, const skein::v1::AgentToWorker& m,
                         std::size_t n, std::atomic<std::uint64_t>& dropped, const char* what);
   void log_system(std::uint64_t job_id, const std::string& line);
+  // The job has ended on this node (its driver exited here, or CancelJob):
+  // once its last process here has exited, end_of_output goes up.
+  void job_ended_here(std::uint64_t job_id);
+  // Queues end_of_output if the job ended here and none of its processes is
+  // left (logs_mu_ held).
+  void end_output_if_done_locked(std::uint64_t job_id);
   void on_cancel_job(const skein::v1::CancelJobCommand& cmd);
   void on_node_lost(const std::string& why);
   skein::v1::Heartbeat heartbeat();
@@ -116,8 +123,18 @@ class NodeAgent : private OutputSink {
     std::string job_dir;
   };
 
-  std::mutex logs_mu_;  // guards logs_ (supervisor thread and task launcher)
+  std::mutex logs_mu_;  // guards the members below (supervisor thread, task launcher)
   std::map<std::string, std::unique_ptr<JobLog>> logs_;
+  // Output of every process of a job reaches the coordinator, labelled, and
+  // is followed by one LogChunk{end_of_output} once the job has ended here
+  // and its last process here exited (docs/wire.md "Logs"). Invariants:
+  // live_[j] = processes of j launched and not yet reported exited (so all
+  // their output passed through output()); an entry is erased at 0.
+  // drivers_[j] = pid of j's driver here while it runs. ended_here_ holds
+  // the newest kMaxEndedJobs jobs that ended here.
+  std::map<std::uint64_t, int> live_;
+  std::map<std::uint64_t, pid_t> drivers_;
+  std::set<std::uint64_t> ended_here_;
   std::atomic<std::uint64_t> dropped_results_{0};    // owner connection gone
   std::atomic<std::uint64_t> dropped_wg_deltas_{0};  // group owner's connection gone
 

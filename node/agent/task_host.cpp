@@ -411,8 +411,10 @@ bool TaskHost::exited(std::uint64_t job_id, pid_t pid, const std::string& descri
   const std::string node_id = node();
   std::vector<skein::v1::ResultBatch> lost;
   std::size_t n = 0;
+  bool job_over = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    job_over = jobs_.count(job_id) == 0;
     std::uint64_t slot = 0;
     for (const auto& [s, w] : workers_) {
       if (w.job_id == job_id && w.pid == pid) {
@@ -434,7 +436,9 @@ bool TaskHost::exited(std::uint64_t job_id, pid_t pid, const std::string& descri
   const std::string line = absl::StrCat("task worker pid ", pid, " on node ", node_id, " ",
                                         description, "; ", n, " task(s) in flight lost\n");
   logger("node")->info("job {}: {}", job_id, line.substr(0, line.size() - 1));
-  if (deps_.log) {
+  // Every task worker is stopped when its job ends: that is no news for the
+  // job's log, unless tasks died with it.
+  if (deps_.log && (!job_over || n > 0)) {
     deps_.log(job_id, line);
   }
   send_up(std::move(lost));

@@ -533,7 +533,7 @@ struct WorkerSupervisor::Impl {
       }
       ssize_t r = ::read(fd.get(), read_buf.data(), read_buf.size());
       if (r > 0) {
-        sink->output(w.job_id, stream,
+        sink->output(w.job_id, w.pid, stream,
                      std::string_view(read_buf.data(), static_cast<std::size_t>(r)));
         continue;
       }

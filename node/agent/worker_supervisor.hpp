@@ -27,6 +27,8 @@
 // Exit. When the worker process exits, the supervisor SIGKILLs what is left of
 // its process group (a job's helpers die with it), drains the pipes (bounded
 // in time) and reports one WorkerExit per launch: exit code, or the signal.
+// Every output() of a worker precedes its exited(), so a sink that sees the
+// exit of a job's last worker has seen all of the job's output here.
 #pragma once
 
 #include <sys/types.h>
@@ -87,7 +89,10 @@ class OutputSink {
   // False pauses reading this job's pipes until it returns true again
   // (polled every kPausedPollInterval).
   virtual bool ready(const std::string& job_id) = 0;
-  virtual void output(const std::string& job_id, OutputStream stream, std::string_view data) = 0;
+  // `pid` is the worker whose pipe it came from (helpers it started share
+  // its pipes, so their output counts as the worker's).
+  virtual void output(const std::string& job_id, pid_t pid, OutputStream stream,
+                      std::string_view data) = 0;
   virtual void exited(const WorkerExit& exit) = 0;
 };
 

@@ -21,6 +21,19 @@
 // runs it counts as an external waker, so a main goroutine waiting for remote
 // results is not mistaken for a deadlock.
 //
+// A task worker is ended with SIGTERM when its job ends (the agent's cancel,
+// SIGKILL after a grace). Its stdout is a pipe, so fully buffered: what its
+// tasks printed without a newline or fflush would die in the buffer. So in
+// the task role SIGTERM is caught (unless the program set its own handler):
+// the handler only writes a byte to a pipe (async-signal-safe); a thread
+// waiting on it flushes every stdio stream and re-raises SIGTERM with the
+// default action, so the exit status stays "killed by signal 15". std::cout
+// and std::cerr are covered as long as they are synced with stdio (the
+// default). Rejected: flushing inside the handler (stdio locks are not
+// async-signal-safe: a task interrupted inside printf would deadlock it);
+// exiting normally on SIGTERM (static destructors would run while tasks
+// still run on other threads).
+//
 // The hello is retried for about 1.5 s (an agent may refuse a worker it has
 // not recorded yet). If a driver still cannot reach its agent it runs, with
 // every task in this process (a one-line warning on stderr); a task worker
@@ -30,8 +43,14 @@
 // which the process's remote context keeps forever, and abandoned goroutines
 // may still use them after skein::run returns); stop() closes the socket, and
 // later sends fail harmlessly.
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -69,6 +88,44 @@ const int cluster_run_hook_anchor = 1;
 namespace {
 
 std::atomic<bool> g_connected{false};
+
+// Written by the SIGTERM handler, read by the flusher thread (see the top).
+int g_term_pipe[2] = {-1, -1};
+
+void on_sigterm(int) {
+  const int saved = errno;
+  const char c = 1;
+  [[maybe_unused]] ssize_t r = ::write(g_term_pipe[1], &c, 1);
+  errno = saved;
+}
+
+void flush_stdio_on_sigterm() {
+  struct sigaction old {};
+  if (::sigaction(SIGTERM, nullptr, &old) != 0 || old.sa_handler != SIG_DFL ||
+      (old.sa_flags & SA_SIGINFO) != 0) {
+    return;  // the program handles SIGTERM itself
+  }
+  if (::pipe2(g_term_pipe, O_CLOEXEC) != 0) {
+    return;
+  }
+  std::thread([] {
+    char c;
+    while (::read(g_term_pipe[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    std::fflush(nullptr);
+    ::signal(SIGTERM, SIG_DFL);
+    sigset_t term;
+    ::sigemptyset(&term);
+    ::sigaddset(&term, SIGTERM);
+    ::pthread_sigmask(SIG_UNBLOCK, &term, nullptr);
+    ::raise(SIGTERM);  // default action: the process ends, as if never caught
+  }).detach();
+  struct sigaction sa {};
+  sa.sa_handler = on_sigterm;
+  ::sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  ::sigaction(SIGTERM, &sa, nullptr);
+}
 
 int procs_of(Runtime& runtime) {
   const auto p = static_cast<int>(runtime.stats().procs);
@@ -122,6 +179,9 @@ int cluster_aware_run(int /*argc*/, char** /*argv*/, std::function<int()>& main_
   std::optional<cluster::WorkerContext> ctx = cluster::context_from_env();
   if (!ctx) {
     return runtime.run(std::move(main_fn));
+  }
+  if (!ctx->driver) {
+    flush_stdio_on_sigterm();
   }
   auto* link = new node::AgentLink(*ctx);  // never destroyed: see Lifetimes
   if (absl::Status s = connect_with_retries(*link); !s.ok()) {

@@ -400,7 +400,7 @@ class ExitToHost : public OutputSink {
  public:
   explicit ExitToHost(TaskHost** host) : host_(host) {}
   bool ready(const std::string&) override { return true; }
-  void output(const std::string&, OutputStream, std::string_view) override {}
+  void output(const std::string&, pid_t, OutputStream, std::string_view) override {}
   void exited(const WorkerExit& e) override {
     (*host_)->exited(std::stoull(e.job_id), e.pid, e.message);
     std::lock_guard<std::mutex> lock(mu);

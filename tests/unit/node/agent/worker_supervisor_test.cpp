@@ -25,7 +25,8 @@ using namespace std::chrono_literals;
 class RecordingSink : public OutputSink {
  public:
   bool ready(const std::string&) override { return accepting.load(); }
-  void output(const std::string& job, OutputStream s, std::string_view data) override {
+  void output(const std::string& job, pid_t /*pid*/, OutputStream s,
+              std::string_view data) override {
     std::lock_guard<std::mutex> lock(mu);
     (s == OutputStream::kStdout ? out : err)[job] += std::string(data);
     events.push_back("output:" + job);
