@@ -86,8 +86,6 @@ using SslPtr = std::unique_ptr<SSL, Deleter<SSL_free>>;
 using OsslCharPtr = std::unique_ptr<char, Deleter<[](char* p) { OPENSSL_free(p); }>>;
 
 constexpr char kUriScheme[] = "skein://";
-// Clock skew allowance between the host that signs and the hosts that check.
-constexpr long kBackdateSeconds = 5 * 60;
 
 // Drains OpenSSL's thread-local error queue into one line ("" when empty).
 std::string ssl_error() {
@@ -220,7 +218,7 @@ absl::Status add_ext(X509* cert, X509* issuer, int nid, const char* value) {
 // own end: a certificate cannot outlive the CA that vouches for it, and a
 // date that says otherwise would only mislead whoever plans a renewal.
 absl::Status set_validity(X509* cert, std::chrono::seconds validity, X509* issuer) {
-  if (X509_gmtime_adj(X509_getm_notBefore(cert), -kBackdateSeconds) == nullptr ||
+  if (X509_gmtime_adj(X509_getm_notBefore(cert), -static_cast<long>(kBackdateSeconds)) == nullptr ||
       X509_gmtime_adj(X509_getm_notAfter(cert), static_cast<long>(validity.count())) == nullptr) {
     return internal("cannot set the validity period");
   }

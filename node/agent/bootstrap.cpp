@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <ctime>
 #include <filesystem>
 
@@ -218,8 +219,10 @@ absl::StatusOr<NodeCredentials> renew_node_credentials(const BootstrapConfig& c,
 }
 
 std::chrono::system_clock::time_point renewal_time(const NodeCredentials& creds) {
-  const std::int64_t at =
-      creds.not_before_unix + (creds.not_after_unix - creds.not_before_unix) * 2 / 3;
+  // Two thirds into the life it was issued for (not counting the backdating).
+  const std::int64_t issued =
+      std::min(creds.not_before_unix + pki::kBackdateSeconds, creds.not_after_unix);
+  const std::int64_t at = issued + (creds.not_after_unix - issued) * 2 / 3;
   return std::chrono::system_clock::time_point(std::chrono::seconds(at));
 }
 

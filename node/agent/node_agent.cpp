@@ -116,6 +116,8 @@ absl::Status NodeAgent::start() {
       return creds.status();
     }
     auth.tls = creds->tls;
+    bootstrap_ = bc;
+    credentials_ = *creds;
     // The certificate decides who this node is.
     config_.node_name = creds->name;
     logger("node")->info("node certificate '{}' valid until {}; renewal due at 2/3 of its life",
@@ -258,7 +260,7 @@ absl::Status NodeAgent::run() {
                        config_.work_dir);
   pollfd fds[2] = {{sigfd.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
   while (true) {
-    int n = ::poll(fds, 2, -1);
+    int n = ::poll(fds, 2, renew_certificate_due());
     if (n < 0 && errno == EINTR) {
       continue;
     }
@@ -275,6 +277,32 @@ absl::Status NodeAgent::run() {
   stop();
   std::lock_guard<std::mutex> lock(fatal_mu_);
   return fatal_;
+}
+
+int NodeAgent::renew_certificate_due() {
+  if (!credentials_) {
+    return -1;
+  }
+  const auto now = std::chrono::system_clock::now();
+  const auto due = std::max(renewal_time(*credentials_), next_renewal_try_);
+  if (now < due) {
+    return static_cast<int>(std::min<std::int64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(due - now).count() + 1,
+        std::int64_t{3600} * 1000));
+  }
+  auto renewed = renew_node_credentials(*bootstrap_, *credentials_);
+  absl::Status s = renewed.ok() ? client_->reload_credentials(AuthConfig{"", renewed->tls})
+                                : renewed.status();
+  if (!s.ok()) {
+    // The old certificate still has a third of its life: try again soon.
+    logger("node")->warn("renewing the node certificate failed (retry in 1 min): {}",
+                         s.ToString());
+    next_renewal_try_ = now + std::chrono::minutes(1);
+    return 60 * 1000;
+  }
+  credentials_ = *renewed;
+  logger("node")->info("node certificate renewed; valid until {}", credentials_->not_after_unix);
+  return 0;
 }
 
 void NodeAgent::stop() {

@@ -34,6 +34,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -42,6 +43,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "agent/agent_config.hpp"
+#include "agent/bootstrap.hpp"
 #include "agent/binary_cache.hpp"
 #include "agent/coordinator_client.hpp"
 #include "agent/job_log.hpp"
@@ -104,7 +106,14 @@ class NodeAgent : private OutputSink {
                                       bool driver) const;
   void fail_to_start(std::uint64_t job_id, const absl::Status& why);
 
+  // poll() timeout in ms until the node certificate is due for renewal (-1:
+  // no certificate); renews it when due.
+  int renew_certificate_due();
+
   AgentConfig config_;
+  std::optional<BootstrapConfig> bootstrap_;      // certificate mode only
+  std::optional<NodeCredentials> credentials_;    // certificate mode only
+  std::chrono::system_clock::time_point next_renewal_try_{};
   std::string jobs_dir_;
   UniqueFd wake_;  // eventfd: request_stop() -> run()
   std::mutex fatal_mu_;

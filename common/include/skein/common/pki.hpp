@@ -37,6 +37,10 @@ namespace skein::pki {
 
 enum class Role { kCoordinator, kNode, kUser, kAdmin };
 
+// Every certificate is valid from this long before it was made: the clock
+// skew allowed between the host that signs and the hosts that check.
+inline constexpr std::int64_t kBackdateSeconds = 5 * 60;
+
 // "coordinator", "node", "user", "admin".
 std::string_view role_name(Role role);
 // Inverse of role_name; INVALID_ARGUMENT for anything else.
