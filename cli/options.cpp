@@ -41,9 +41,10 @@ absl::StatusOr<std::string> GlobalOptions::resolved_coordinator() const {
   std::string addr;
   if (!(f >> addr) || addr.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "no coordinator address: pass --coordinator, set SKEIN_COORDINATOR, or start a local "
-        "cluster with `skein up` (looked for ",
-        path, ")"));
+        "no cluster configured: start one here with `skein up`, or use a credential file an "
+        "admin made with `skein user create` (`skein --config FILE ...` or `skein config import "
+        "FILE`) (looked for ",
+        resolved_config(), " and ", path, ")"));
   }
   return addr;
 }

@@ -43,7 +43,7 @@ echo "== the same job binary, run directly (local scheduler, no cluster)"
 "${local_run[@]}"
 echo
 echo "== skein up --nodes 3"
-sk up --nodes 3
+sk up --listen 127.0.0.1:0 --nodes 3
 sk nodes
 echo
 echo "== skein submit ${job[*]}"

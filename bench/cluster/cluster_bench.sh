@@ -131,7 +131,7 @@ up_ms=()
 for ((r = 1; r <= ROUNDS; r++)); do
   new_state
   stamp t0
-  timeout "$RUN_TIMEOUT" "$skein" --state-dir "$state" up --nodes "$NODES" >"$work/up.out" 2>&1 ||
+  timeout "$RUN_TIMEOUT" "$skein" --state-dir "$state" up --listen 127.0.0.1:0 --nodes "$NODES" >"$work/up.out" 2>&1 ||
     die "up run $r failed: $(cat "$work/up.out")"
   stamp t1
   addr=$(cat "$state/coordinator.addr")
@@ -148,7 +148,7 @@ read -r up_med up_min up_max <<<"$(stats3 "${up_ms[@]}")"
 
 # --- 3. idle agents (fresh cluster, before any job) ----------------------------
 new_state
-timeout "$RUN_TIMEOUT" "$skein" --state-dir "$state" up --nodes "$NODES" >"$work/up.out" 2>&1 ||
+timeout "$RUN_TIMEOUT" "$skein" --state-dir "$state" up --listen 127.0.0.1:0 --nodes "$NODES" >"$work/up.out" 2>&1 ||
   die "up for the idle/submit cluster failed: $(cat "$work/up.out")"
 [[ $(cat "$state/coordinator.addr") == 127.0.0.1:* ]] || die "coordinator not on loopback"
 mapfile -t daemons < <(live_pids "$state" | sort)

@@ -169,7 +169,7 @@ if [ "$MODE" = local ]; then
   cat "$skein_out"
 else
   state=$(mktemp -d /tmp/skein-remote-bench-state.XXXXXX)
-  timeout 60 "$skein" --state-dir "$state" up --nodes 2 >"$work/up.out" 2>&1 ||
+  timeout 60 "$skein" --state-dir "$state" up --listen 127.0.0.1:0 --nodes 2 >"$work/up.out" 2>&1 ||
     die "skein up failed: $(cat "$work/up.out")"
   [[ $(cat "$state/coordinator.addr") == 127.0.0.1:* ]] || die "coordinator not on loopback"
   mapfile -t nodes < <(timeout 60 "$skein" --state-dir "$state" nodes | awk '$3 == "alive" { print $1 }')
