@@ -43,6 +43,43 @@ TEST(LogStore, InterleavedStreamsReadBackInOrderAndResumeAtOffsets) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(LogStore, LabelledRecordsKeepNodeSourceAndPidAndMixWithUnlabelledOnes) {
+  skein::testing::TempDir dir;
+  auto store = LogStore::open(dir.path(), 1 << 20);
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->append(chunk(1, v1::LOG_STREAM_STDOUT, "old\n")).ok());
+  v1::LogChunk task = chunk(1, v1::LOG_STREAM_STDERR, "from a task\n");
+  task.set_node_id("node-2");
+  task.set_source(v1::LOG_SOURCE_TASK_WORKER);
+  task.set_pid(4242);
+  ASSERT_TRUE((*store)->append(task).ok());
+  v1::LogChunk empty = chunk(1, v1::LOG_STREAM_STDOUT, "");
+  empty.set_node_id("node-1");
+  empty.set_source(v1::LOG_SOURCE_DRIVER);
+  ASSERT_TRUE((*store)->append(empty).ok());
+
+  auto all = (*store)->read(1, 0, 1 << 20);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->chunks.size(), 3u);
+  EXPECT_EQ(all->chunks[0].data(), "old\n");
+  EXPECT_EQ(all->chunks[0].node_id(), "");
+  EXPECT_EQ(all->chunks[0].source(), v1::LOG_SOURCE_UNSPECIFIED);
+  EXPECT_EQ(all->chunks[1].stream(), v1::LOG_STREAM_STDERR);
+  EXPECT_EQ(all->chunks[1].data(), "from a task\n");
+  EXPECT_EQ(all->chunks[1].node_id(), "node-2");
+  EXPECT_EQ(all->chunks[1].source(), v1::LOG_SOURCE_TASK_WORKER);
+  EXPECT_EQ(all->chunks[1].pid(), 4242);
+  EXPECT_EQ(all->chunks[1].unix_ms(), 123);
+  EXPECT_EQ(all->chunks[2].data(), "");
+  EXPECT_EQ(all->chunks[2].node_id(), "node-1");
+  EXPECT_EQ(all->chunks[2].source(), v1::LOG_SOURCE_DRIVER);
+  // Offsets stay record boundaries with labels in between.
+  auto second = (*store)->read(1, (*store)->read(1, 0, 1)->next_offset, 1);
+  ASSERT_TRUE(second.ok());
+  ASSERT_EQ(second->chunks.size(), 1u);
+  EXPECT_EQ(second->chunks[0].pid(), 4242);
+}
+
 TEST(LogStore, AFloodIsCappedWithOneTruncationNotice) {
   skein::testing::TempDir dir;
   constexpr uint64_t kCap = 64 << 10;

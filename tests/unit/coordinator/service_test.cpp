@@ -221,6 +221,14 @@ class ServiceTest : public ::testing::Test {
       m.mutable_log()->set_data(data);
       return send(m);
     }
+    // What an agent sends once a job's last process on its node has exited
+    // and been drained (docs/wire.md "Logs").
+    bool end_of_output(uint64_t job) {
+      v1::AgentMessage m;
+      m.mutable_log()->set_job_id(job);
+      m.mutable_log()->set_end_of_output(true);
+      return send(m);
+    }
     bool heartbeat(uint64_t seq, uint64_t job = 0, int64_t goroutines = 0) {
       v1::AgentMessage m;
       m.mutable_heartbeat()->set_seq(seq);
@@ -560,6 +568,10 @@ TEST_F(ServiceTest, JobLifecycleLogsStatsAndCancelThroughARealAgentStream) {
     while (r->Read(&m)) {
       if (m.has_chunk()) {
         text += m.chunk().data();
+        // Labelled by the coordinator: the relaying node; an unlabelled
+        // chunk from the driver's node is the driver's.
+        EXPECT_EQ(m.chunk().node_id(), reg.node_id());
+        EXPECT_EQ(m.chunk().source(), v1::LOG_SOURCE_DRIVER);
       }
       if (m.has_final_job()) {
         final_job = m.final_job();
@@ -603,9 +615,14 @@ TEST_F(ServiceTest, JobLifecycleLogsStatsAndCancelThroughARealAgentStream) {
     ASSERT_EQ(stats.nodes(0).jobs_size(), 1);
     EXPECT_EQ(stats.nodes(0).jobs(0).sched().goroutines(), 12345);
   }
+  // As an agent does: the node's output ends before the driver's exit, so the
+  // follower ends with the exit, not after the linger (cancel grace + 3 s).
+  ASSERT_TRUE(agent->end_of_output(id));
+  const auto exited_at = std::chrono::steady_clock::now();
   ASSERT_TRUE(agent->event(id, v1::JOB_EVENT_KIND_EXITED, 3));
   auto fut = followed.get_future();
   ASSERT_EQ(fut.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_LT(std::chrono::steady_clock::now() - exited_at, std::chrono::seconds(2));
   auto [text, final_job] = fut.get();
   EXPECT_EQ(text, "hello from the job\na warning\n");
   EXPECT_EQ(final_job.state(), v1::JOB_STATE_FAILED);
@@ -936,8 +953,8 @@ pki::CertKey client_cert(CertAuthority& ca, pki::Role role, const std::string& n
 // listener (RELIABILITY §2, the Spark lesson: auth in front of every method
 // of every listener, enumerated from the descriptors). Users work with jobs,
 // nodes, logs and stats; admins may do anything but renew a node
-// certificate; nodes may only use the NodeGateway; a join token may only Join; nothing is reachable without a
-// credential; a revoked node certificate reaches nothing.
+// certificate; nodes may only use the NodeGateway; a join token may only Join; nothing is reachable
+// without a credential; a revoked node certificate reaches nothing.
 TEST(TlsMode, EachPrincipalReachesOnlyItsMethods) {
   skein::testing::TempDir dir;
   CoordinatorConfig cfg;
@@ -958,8 +975,8 @@ TEST(TlsMode, EachPrincipalReachesOnlyItsMethods) {
   auto admin = tls_channel(target, *ca, client_cert(*ca, pki::Role::kAdmin, "root"), "");
   auto node = tls_channel(target, *ca, client_cert(*ca, pki::Role::kNode, "host-1"), "");
   auto admin_token = tls_channel(target, *ca, none, kToken);
-  const std::set<std::string> admin_only = {"Shutdown",    "CreateToken",     "ListTokens",
-                                            "RevokeToken", "RemoveNode",      "IssueCredential"};
+  const std::set<std::string> admin_only = {"Shutdown",    "CreateToken", "ListTokens",
+                                            "RevokeToken", "RemoveNode",  "IssueCredential"};
   auto denied = [](const grpc::Status& s) {
     return s.error_code() == grpc::StatusCode::PERMISSION_DENIED ||
            s.error_code() == grpc::StatusCode::UNAUTHENTICATED;
