@@ -23,7 +23,10 @@
 // job_id filled in, down to the group owner's connection by worker_id
 // (dropped and counted if gone). As the target agent: see
 // task_host.hpp. Only the driver's exit is a JobEvent; a task worker's exit
-// is a system line in the job's log. run() blocks until SIGTERM/SIGINT or a Shutdown
+// is a system line in the job's log when tasks were lost with it. Output of
+// every process goes up labelled, then one end_of_output per job once the
+// job ended here and its last process exited (docs/wire.md "Logs").
+// run() blocks until SIGTERM/SIGINT or a Shutdown
 // command, then stops everything; no worker outlives the agent (the
 // supervisor kills them, and PDEATHSIG covers a crash of the agent itself).
 #pragma once
