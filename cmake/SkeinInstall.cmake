@@ -16,13 +16,30 @@
 # Why exported archives and not one merged libskein.a: the job's link needs
 # more than object code. Skein::skein carries C++20, the run-hook anchor link
 # option (--undefined=skein_cluster_run_hook_anchor, node/CMakeLists.txt),
-# sanitizer flags in sanitizer builds, and the system libraries (gRPC,
-# protobuf, Abseil, Boost.Context, threads) in the order the linker needs.
-# install(EXPORT) writes all of that from the targets themselves, so it cannot
-# drift from what the build tree links; a merged archive would need every one
-# of those usage requirements re-stated by hand in the config. Job binaries
-# must stay self-contained for `skein submit` (a node has no libskein.so at a
-# known path), so the archives are static, like the build tree's.
+# sanitizer flags in sanitizer builds, and the system libraries (protobuf,
+# Abseil, Boost.Context, zlib, threads) the linker needs. install(EXPORT)
+# writes all of that from the targets themselves, so it cannot drift from
+# what the build tree links; a merged archive would need every one of those
+# usage requirements re-stated by hand in the config. Job binaries must stay
+# self-contained for `skein submit` (a node has no libskein.so at a known
+# path), so the archives are static, like the build tree's.
+#
+# Self-contained down to libc (issue 10): a node has Skein's runtime, not the
+# build machine's -dev packages, so with SKEIN_STATIC_JOB_DEPS=ON (default,
+# no sanitizer) a job links the system libraries statically too and needs
+# only libc6 (tests/minroot/ runs one in a bare Debian minbase root). In the
+# build tree that is chosen per executable (skein_link_third_party() in
+# cmake/SkeinHelpers.cmake: daemons link the same archives with shared gRPC
+# and protobuf); every consumer of the installed SDK is a job, so the export
+# has only the static side: the job-side archives link Skein::static_deps
+# ($<INSTALL_INTERFACE:>), an interface target holding -static-libstdc++
+# -static-libgcc and one --start-group of absolute paths to the Debian .a
+# files (libprotobuf.a, the libabsl_*.a the SDK uses, libboost_context.a,
+# libz.a). gRPC is not in it: the job side never calls a stub. The package
+# config then finds only Threads and cereal, and checks that those .a files
+# exist (they come with libprotobuf-dev, libabsl-dev, libboost-context-dev,
+# zlib1g-dev), naming the packages when one is missing. With the option OFF
+# the export links the shared imported targets, as the build tree does.
 #
 # Which archives: every target of this project in skein_sdk's link closure,
 # found by walking INTERFACE_LINK_LIBRARIES at configure time. A library some
@@ -57,6 +74,13 @@ function(_skein_link_closure target internal_var imported_var)
     set(deps "")
   endif()
   foreach(dep IN LISTS deps)
+    # Build-tree-only items (the per-executable shared/static choice of
+    # skein_link_third_party) are not exported; what is exported instead is
+    # $<INSTALL_INTERFACE:dep>.
+    if(dep MATCHES "^\\$<BUILD_INTERFACE:")
+      continue()
+    endif()
+    string(REGEX REPLACE "^\\$<INSTALL_INTERFACE:(.*)>$" "\\1" dep "${dep}")
     # PRIVATE dependencies of a static library show up as $<LINK_ONLY:dep>;
     # they are still needed at the job's link.
     string(REGEX REPLACE "^\\$<LINK_ONLY:(.*)>$" "\\1" dep "${dep}")
@@ -150,6 +174,26 @@ foreach(line IN LISTS lines)
   string(APPEND skein_dep_other_sorted "${line}\n")
 endforeach()
 set(SKEIN_FIND_DEPENDENCIES "${skein_dep_protobuf}${skein_dep_boost}${skein_dep_other_sorted}")
+
+# The static archives Skein::static_deps names by absolute path: present on
+# the job's build machine, or a clear message instead of a linker error.
+if(TARGET skein_static_deps AND skein_static_deps IN_LIST skein_sdk_internal)
+  get_property(skein_static_archives GLOBAL PROPERTY SKEIN_STATIC_ARCHIVES)
+  string(JOIN "\n  " archives ${skein_static_archives})
+  string(APPEND SKEIN_FIND_DEPENDENCIES "
+# Job binaries link these statically (SKEIN_STATIC_JOB_DEPS=ON at the SDK's
+# build); Debian: libprotobuf-dev libabsl-dev libboost-context-dev zlib1g-dev.
+foreach(_skein_archive IN ITEMS
+  ${archives})
+  if(NOT EXISTS \"\${_skein_archive}\")
+    set(Skein_FOUND FALSE)
+    set(Skein_NOT_FOUND_MESSAGE \"Skein::skein links \${_skein_archive} statically, and it is missing: install the -dev package that has it (Debian: libprotobuf-dev libabsl-dev libboost-context-dev zlib1g-dev)\")
+    return()
+  endif()
+endforeach()
+unset(_skein_archive)
+")
+endif()
 
 # The public headers: the source-tree include directories of the closure
 # (scheduler/include, node/include). Generated protobuf headers stay out: no

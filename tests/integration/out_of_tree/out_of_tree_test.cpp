@@ -21,8 +21,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "cluster_fixture.hpp"
 
 namespace skein::testing {
@@ -38,6 +41,8 @@ constexpr const char* kCxxCompiler = SKEIN_OOT_CXX_COMPILER;
 constexpr const char* kGenerator = SKEIN_OOT_GENERATOR;
 constexpr const char* kMakeProgram = SKEIN_OOT_MAKE_PROGRAM;
 constexpr const char* kCcache = SKEIN_OOT_CCACHE;
+// SKEIN_STATIC_JOB_DEPS in effect (not a sanitizer build): jobs need libc6 only.
+constexpr bool kStaticDeps = SKEIN_OOT_STATIC_DEPS;
 
 // Cold builds on a loaded 2-core machine are slow; these bound a hang, they
 // are not the expected times (a warm run takes seconds).
@@ -127,6 +132,21 @@ TEST(OutOfTreeJob, InstalledSdkBuildsAJobThatRunsLocallyAndOnACluster) {
   }
   EXPECT_NE(local.out.find("placement: task ran in the driver process\n"), std::string::npos)
       << local.out;
+
+  // The installed SDK links its third-party libraries statically into every
+  // job (issue 10, cmake/SkeinInstall.cmake): the binary needs libc6 only.
+  if (kStaticDeps) {
+    CliResult ldd = run_command({"/usr/bin/ldd", job}, kRunTimeout);
+    ASSERT_EQ(ldd.exit_code, 0) << describe(ldd);
+    for (absl::string_view line : absl::StrSplit(ldd.out, '\n', absl::SkipWhitespace())) {
+      line = absl::StripLeadingAsciiWhitespace(line);
+      const absl::string_view lib = line.substr(0, line.find(' '));
+      EXPECT_TRUE(lib == "linux-vdso.so.1" || lib == "libc.so.6" || lib == "libm.so.6" ||
+                  lib == "/lib64/ld-linux-x86-64.so.2")
+          << "the job needs " << lib << ", not part of libc6:\n"
+          << ldd.out;
+    }
+  }
 
   // A job that includes only <skein/sched.hpp> still has the cluster run hook:
   // given a cluster environment with no agent behind it, the hook says so.
