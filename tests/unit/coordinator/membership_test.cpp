@@ -113,15 +113,15 @@ TEST(Membership, HeartbeatStatsShowUpForLiveNodesOnly) {
 TEST(Membership, RestoredNodesAreDeadAndIdsAreNeverReused) {
   Membership before(fast());
   SteadyTime t0{};
-  auto a = before.register_node(req(), t0, 1);
-  auto b = before.register_node(req(), t0, 1);
+  auto a = before.register_node(req(), "", t0, 1);
+  auto b = before.register_node(req(), "", t0, 1);
   Membership after(fast());
   after.restore(*a, t0, milliseconds(0));
   after.restore(*b, t0, milliseconds(0));
   EXPECT_FALSE(after.is_alive(a->node_id()));
   EXPECT_EQ(after.check_alive(b->node_id(), b->epoch()).code(),
             absl::StatusCode::kFailedPrecondition);
-  auto c = after.register_node(req(), t0, 1);
+  auto c = after.register_node(req(), "", t0, 1);
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->node_id(), "node-3");
 }
@@ -129,8 +129,8 @@ TEST(Membership, RestoredNodesAreDeadAndIdsAreNeverReused) {
 TEST(Membership, RecoveryWindowRevivesOnlyLiveNodesUntilItEnds) {
   Membership before(fast());
   SteadyTime t0{};
-  auto alive = before.register_node(req(), t0, 1);
-  auto dead = before.register_node(req(), t0, 1);
+  auto alive = before.register_node(req(), "", t0, 1);
+  auto dead = before.register_node(req(), "", t0, 1);
   ASSERT_TRUE(before.touch(alive->node_id(), alive->epoch(), t0 + milliseconds(450), 1).ok());
   ASSERT_EQ(before.expire(t0 + milliseconds(600)).size(), 1u);  // `dead` dies
   Membership after(fast());
