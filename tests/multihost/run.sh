@@ -638,6 +638,14 @@ root_net_unchanged() { [ "$(root_net)" = "$ROOT_NET" ]; }
 main() {
   ROOT_NET=$(root_net)
   mh_setup "$NHOSTS"
+  if [ ! -x "$PROXY" ] && command -v g++ >/dev/null 2>&1; then
+    # Not built yet (e.g. run by hand before the build caught up): compile it.
+    if g++ -std=c++20 -O2 -Wall -Wextra -pthread "$HERE/lossy_proxy.cpp" -o "$MH_DIR/skein_lossy_proxy" \
+        2>"$MH_DIR/logs/proxy-build.log"; then
+      mh_log "$PROXY not built; compiled $HERE/lossy_proxy.cpp into $MH_DIR"
+      PROXY=$MH_DIR/skein_lossy_proxy
+    fi
+  fi
   # Watchdog: the whole run is bounded; cleanup runs through the TERM trap.
   # Its sleep holds no descriptor of ours and ends with it (no orphan keeps
   # the caller's pipe open or fires into a reused pid later).
