@@ -207,6 +207,23 @@ function(skein_link_third_party target)
     "-Wl,--start-group" ${all} "-Wl,--end-group" Threads::Threads)
 endfunction()
 
+# Also lists the job in <build>/skein_jobs.txt (one path a line, after a
+# static_deps=ON|OFF line), which tests/minroot/run.sh checks with ldd.
 function(skein_job target)
   set_property(TARGET ${target} PROPERTY SKEIN_JOB ON)
+  set_property(GLOBAL APPEND PROPERTY SKEIN_JOB_TARGETS ${target})
+  get_property(deferred GLOBAL PROPERTY _SKEIN_JOB_LIST_DEFERRED)
+  if(NOT deferred)
+    set_property(GLOBAL PROPERTY _SKEIN_JOB_LIST_DEFERRED ON)
+    cmake_language(DEFER DIRECTORY ${CMAKE_SOURCE_DIR} CALL _skein_write_job_list)
+  endif()
+endfunction()
+
+function(_skein_write_job_list)
+  get_property(targets GLOBAL PROPERTY SKEIN_JOB_TARGETS)
+  set(content "static_deps=${SKEIN_STATIC_JOBS}\n")
+  foreach(t IN LISTS targets)
+    string(APPEND content "$<TARGET_FILE:${t}>\n")
+  endforeach()
+  file(GENERATE OUTPUT ${CMAKE_BINARY_DIR}/skein_jobs.txt CONTENT "${content}")
 endfunction()

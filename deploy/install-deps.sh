@@ -14,7 +14,7 @@ packages=(
   libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev libcereal-dev
   golang-go erlang-base
   procps psmisc openssl
-  python3-yaml systemd
+  python3-yaml systemd debootstrap
 )
 
 missing=()
