@@ -98,7 +98,8 @@ absl::Status Client::explain(const grpc::Status& status) const {
           "the coordinator at ", address_, " did not answer within ", timeout_.count(), " ms"));
     case absl::StatusCode::kUnauthenticated:
       return absl::UnauthenticatedError(absl::StrCat("the coordinator at ", address_, " rejected ",
-                                                     credential_, ": ", s.message()));
+                                                     credential_, ": ", s.message(),
+                                                     " (UNAUTHENTICATED)"));
     case absl::StatusCode::kPermissionDenied:
       return absl::PermissionDeniedError(
           absl::StrCat(s.message(), " (", credential_,

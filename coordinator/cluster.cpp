@@ -566,6 +566,7 @@ absl::StatusOr<v1::RegisterResponse> Cluster::register_node(const v1::RegisterRe
   resp.set_epoch(node->epoch());
   resp.set_heartbeat_period_ms(static_cast<uint32_t>(config_.membership.heartbeat_period.count()));
   resp.set_miss_limit(static_cast<uint32_t>(config_.membership.miss_limit));
+  resp.set_recovery_window_ms(static_cast<uint32_t>(config_.recovery_window.count()));
   return resp;
 }
 

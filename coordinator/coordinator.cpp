@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "skein/common/bind_policy.hpp"
+#include "skein/common/keepalive.hpp"
 #include "skein/common/log.hpp"
 
 namespace skein::coordinator {
@@ -94,6 +95,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::start(CoordinatorConfi
   builder.RegisterService(c->coordinator_service_.get());
   builder.RegisterService(c->node_gateway_.get());
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  accept_keepalive_pings(builder);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   c->server_ = builder.BuildAndStart();
   if (!c->server_ || port == 0) {

@@ -14,7 +14,8 @@ packages=(
   libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev libcereal-dev
   golang-go erlang-base
   procps psmisc openssl
-  python3-yaml systemd debootstrap
+  python3 python3-yaml systemd debootstrap
+  iproute2 nftables iptables
 )
 
 missing=()

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "skein/common/keepalive.hpp"
 #include "skein/common/log.hpp"
 #include "skein/common/pki.hpp"
 #include "skein/common/status.hpp"
@@ -58,21 +59,33 @@ CoordinatorClient::CoordinatorClient(CoordinatorClientOptions options, Coordinat
 
 CoordinatorClient::~CoordinatorClient() { stop(); }
 
-absl::StatusOr<std::shared_ptr<skein::v1::NodeGateway::Stub>> CoordinatorClient::make_stub(
+absl::StatusOr<CoordinatorClient::Connection> CoordinatorClient::make_stub(
     const AuthConfig& auth) const {
   grpc::ChannelArguments args;
   // Reconnect fast after a coordinator restart; gRPC's default backoff grows
   // to two minutes.
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, static_cast<int>(options_.min_backoff.count()));
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
               static_cast<int>(options_.min_backoff.count()));
+  // gRPC 1.51 also takes this as the minimum time one connection attempt
+  // (TCP + TLS handshake) may take: at 100 ms a TLS handshake on a busy host
+  // or a slow link never completed, and an agent healed from a partition
+  // never got back in.
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, static_cast<int>(kMinConnectTimeout.count()));
+  // A partition drops packets silently: without keepalive pings the agent
+  // would write into a dead connection until TCP gives up (minutes), and
+  // after the heal wait for TCP's retransmission backoff (tens of seconds).
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(kKeepaliveTime.count()));
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, static_cast<int>(kKeepaliveTimeout.count()));
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(options_.max_backoff.count()));
   args.SetMaxReceiveMessageSize(8 << 20);
   auto channel = make_channel(options_.address, auth, args);
   if (!channel.ok()) {
     return channel.status();
   }
-  return std::shared_ptr<skein::v1::NodeGateway::Stub>(skein::v1::NodeGateway::NewStub(*channel));
+  return Connection{*channel, std::shared_ptr<skein::v1::NodeGateway::Stub>(
+                                  skein::v1::NodeGateway::NewStub(*channel))};
 }
 
 absl::Status CoordinatorClient::start() {
@@ -100,7 +113,41 @@ absl::Status CoordinatorClient::reload_credentials(const AuthConfig& auth) {
 
 std::shared_ptr<skein::v1::NodeGateway::Stub> CoordinatorClient::stub() const {
   std::lock_guard<std::mutex> lock(stub_mu_);
-  return stub_;
+  return stub_.stub;
+}
+
+absl::Status CoordinatorClient::wait_connected(Clock::time_point fence_at) const {
+  std::shared_ptr<grpc::Channel> channel;
+  {
+    std::lock_guard<std::mutex> lock(stub_mu_);
+    channel = stub_.channel;
+  }
+  // Waiting here is what drives the connection: a sync client's handshake
+  // only makes progress while some thread polls inside gRPC, and a fail-fast
+  // call returns at once while the channel is in TRANSIENT_FAILURE. Left to
+  // gRPC's 5 s backup poller, a TLS handshake never finished within its own
+  // 5 s deadline after a partition healed.
+  // In slices, so that stop() is never kept waiting; never past the time
+  // this node must fence itself.
+  auto deadline = std::chrono::system_clock::now() + 2 * kMinConnectTimeout;
+  if (fence_at != Clock::time_point::max()) {
+    deadline = std::min(deadline, std::chrono::system_clock::now() +
+                                      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                          fence_at - Clock::now()));
+  }
+  for (auto now = std::chrono::system_clock::now(); now < deadline;
+       now = std::chrono::system_clock::now()) {
+    if (channel->WaitForConnected(std::min(deadline, now + std::chrono::milliseconds(200)))) {
+      return absl::OkStatus();
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) {
+      return absl::CancelledError("stopping");
+    }
+  }
+  return absl::UnavailableError(absl::StrCat("cannot connect to the coordinator at ",
+                                             options_.address, " (channel state ",
+                                             static_cast<int>(channel->GetState(false)), ")"));
 }
 
 void CoordinatorClient::stop() {
@@ -249,6 +296,9 @@ void CoordinatorClient::sleep_backoff(std::chrono::milliseconds d) {
 }
 
 absl::Status CoordinatorClient::do_register() {
+  if (absl::Status c = wait_connected(Clock::time_point::max()); !c.ok()) {
+    return c;
+  }
   skein::v1::RegisterRequest req;
   *req.mutable_resources() = options_.resources;
   req.set_hostname(options_.hostname);
@@ -266,6 +316,10 @@ absl::Status CoordinatorClient::do_register() {
   if (resp.heartbeat_period_ms() > 0) {
     period_ = std::chrono::milliseconds(resp.heartbeat_period_ms());
   }
+  fence_after_ = std::max(std::chrono::milliseconds(resp.heartbeat_period_ms()) *
+                              std::max<std::uint32_t>(resp.miss_limit(), 1),
+                          std::chrono::milliseconds(resp.recovery_window_ms()));
+  last_contact_ = Clock::now();
   logger("node")->info("registered as {} (epoch {}), heartbeat every {} ms", node_id_, epoch_,
                        period_.count());
   if (!options_.ready_file.empty()) {
@@ -277,6 +331,9 @@ absl::Status CoordinatorClient::do_register() {
 }
 
 absl::Status CoordinatorClient::run_stream() {
+  if (absl::Status c = wait_connected(fence_time()); !c.ok()) {
+    return c;
+  }
   grpc::ClientContext ctx;
   std::unique_ptr<grpc::ClientReaderWriter<skein::v1::AgentMessage, skein::v1::CoordinatorMessage>>
       stream;
@@ -446,8 +503,19 @@ absl::Status CoordinatorClient::run_stream() {
       }
     }
   }
-  connected_.store(false);
+  if (connected_.exchange(false)) {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_contact_ = Clock::now();
+  }
   return from_grpc(stream->Finish());
+}
+
+CoordinatorClient::Clock::time_point CoordinatorClient::fence_time() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (node_id_.empty() || fence_after_ <= std::chrono::milliseconds(0)) {
+    return Clock::time_point::max();
+  }
+  return last_contact_ + fence_after_;
 }
 
 void CoordinatorClient::RecentWrites::remember(const QueuedTask& q, Clock::time_point now) {
@@ -526,10 +594,22 @@ void CoordinatorClient::session_loop() {
       last_error.clear();
     }
     note(s, "coordinator stream ended");
+    std::string lost;
     if (absl::IsFailedPrecondition(s) || absl::IsNotFound(s)) {
-      // Declared dead or unknown: our workers are orphans now. Kill them and
-      // come back as a new node.
-      handlers_.node_lost(std::string(s.message()));
+      // Declared dead or unknown: our workers are orphans now.
+      lost = std::string(s.message());
+    } else if (Clock::now() >= fence_time()) {
+      // Cut off for longer than the coordinator waits before declaring us
+      // dead and re-running our tasks elsewhere: fence ourselves now rather
+      // than keep running work that is being duplicated (RELIABILITY §3 row 5).
+      lost = absl::StrCat("no contact with the coordinator for ",
+                          std::chrono::duration_cast<std::chrono::milliseconds>(fence_after_).count(),
+                          " ms: this node has been declared dead; fencing (workers killed)");
+      logger("node")->warn("{}", lost);
+    }
+    if (!lost.empty()) {
+      // Kill them and come back as a new node.
+      handlers_.node_lost(lost);
       std::lock_guard<std::mutex> lock(mu_);
       node_id_.clear();
       epoch_ = 0;

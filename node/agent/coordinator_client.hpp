@@ -209,11 +209,20 @@ class CoordinatorClient {
 
   CoordinatorClientOptions options_;
   CoordinatorHandlers handlers_;
-  absl::StatusOr<std::shared_ptr<skein::v1::NodeGateway::Stub>> make_stub(
-      const AuthConfig& auth) const;
+  struct Connection {
+    std::shared_ptr<grpc::Channel> channel;
+    std::shared_ptr<skein::v1::NodeGateway::Stub> stub;
+  };
+  absl::StatusOr<Connection> make_stub(const AuthConfig& auth) const;
   std::shared_ptr<skein::v1::NodeGateway::Stub> stub() const;
+  // Blocks (bounded, and never past `fence_at`) until the channel is READY,
+  // driving its connection.
+  absl::Status wait_connected(std::chrono::steady_clock::time_point fence_at) const;
+  // When this node, out of contact, must consider itself dead (max() while
+  // unregistered).
+  std::chrono::steady_clock::time_point fence_time() const;
   mutable std::mutex stub_mu_;
-  std::shared_ptr<skein::v1::NodeGateway::Stub> stub_;  // GUARDED_BY(stub_mu_)
+  Connection stub_;  // GUARDED_BY(stub_mu_)
   std::thread session_;
   std::atomic<bool> connected_{false};
 
@@ -224,6 +233,11 @@ class CoordinatorClient {
   std::string node_id_;
   std::uint64_t epoch_ = 0;
   std::chrono::milliseconds period_{1000};
+  // Self-fencing: out of contact this long (since last_contact_: the
+  // registration, or the end of the last stream that was connected) means
+  // declared dead. 0 until registered.
+  std::chrono::milliseconds fence_after_{0};
+  std::chrono::steady_clock::time_point last_contact_{};
   std::deque<skein::v1::AgentMessage> outbox_;  // events and logs, in order
   std::size_t log_bytes_ = 0;                   // bytes of LogChunks in outbox_
   std::deque<QueuedTask> task_out_;             // tasks and results, mergeable

@@ -29,6 +29,9 @@ PORT=7700
 PROXY_PORT=7701
 HEARTBEAT_MS=200
 MISS_LIMIT=5
+# The coordinator keeps a silent node's jobs this long after its own restart;
+# a cut-off agent fences itself after max(this, heartbeat x miss-limit).
+RECOVERY_MS=3000
 WATCHDOG_S=${MH_WATCHDOG_S:-840}  # below ctest's TIMEOUT 900
 
 PASSED=0
@@ -285,7 +288,8 @@ scenario_bringup() {
   h0=$(mh_ip 0)
   t0=$(mh_now_ms)
   out=$(sk 0 up --listen "$h0:$PORT" --advertise "$h0" --nodes 0 \
-    --heartbeat-ms "$HEARTBEAT_MS" --miss-limit "$MISS_LIMIT" 2>&1)
+    --heartbeat-ms "$HEARTBEAT_MS" --miss-limit "$MISS_LIMIT" \
+    --coordinator-flag=--recovery-window-ms="$RECOVERY_MS" 2>&1)
   local rc=$?
   echo "$out" >"$MH_DIR/logs/up-h0.out"
   [ $rc = 0 ] || { log "skein up failed ($rc): $out"; return 1; }
