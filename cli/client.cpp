@@ -6,10 +6,10 @@
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
+#include "config_file.hpp"
 #include "skein/common/auth.hpp"
 #include "skein/common/status.hpp"
 #include "skein/common/token.hpp"
-#include "config_file.hpp"
 
 namespace skein::cli {
 
@@ -19,8 +19,8 @@ absl::StatusOr<Client> Client::connect(const GlobalOptions& opts) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(16 << 20);
   const bool explicit_address =
-      !opts.coordinator.empty() || (std::getenv("SKEIN_COORDINATOR") != nullptr &&
-                                    *std::getenv("SKEIN_COORDINATOR") != '\0');
+      !opts.coordinator.empty() ||
+      (std::getenv("SKEIN_COORDINATOR") != nullptr && *std::getenv("SKEIN_COORDINATOR") != '\0');
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel;
   auto config = ConfigFile::load(opts.resolved_config());
   if (!explicit_address && config.ok()) {

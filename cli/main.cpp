@@ -30,9 +30,11 @@ int main(int argc, char** argv) {
   app.add_option("--token-file", o.token_file,
                  "Cluster token file (default: $SKEIN_TOKEN_FILE or <state-dir>/token)");
   app.add_option("--timeout-ms", o.timeout_ms, "Deadline of each request to the coordinator");
-  app.add_option("--config", o.config,
-                 "Config file with cluster contexts (default: $SKEIN_CONFIG or <state-dir>/config)");
-  app.add_option("--tls-ca", o.tls_ca, "With --coordinator: CA certificate (PEM) of a TLS coordinator");
+  app.add_option(
+      "--config", o.config,
+      "Config file with cluster contexts (default: $SKEIN_CONFIG or <state-dir>/config)");
+  app.add_option("--tls-ca", o.tls_ca,
+                 "With --coordinator: CA certificate (PEM) of a TLS coordinator");
   app.add_option("--tls-cert", o.tls_cert, "With --coordinator: client certificate (PEM)");
   app.add_option("--tls-key", o.tls_key, "With --coordinator: client key (PEM)");
   app.set_version_flag("--version", std::string("skein ") + skein::kVersion);

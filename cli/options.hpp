@@ -32,7 +32,7 @@ struct GlobalOptions {
   std::string tls_ca;      // for a TLS coordinator (non-loopback)
   std::string tls_cert;    // client certificate (mTLS)
   std::string tls_key;
-  std::string config;      // config file with contexts
+  std::string config;  // config file with contexts
 
   std::string resolved_state_dir() const;
   std::string resolved_config() const;

@@ -343,8 +343,7 @@ absl::StatusOr<pki::Issued> CertAuthority::issue_node(const std::string& token_i
   return issue_locked(req);
 }
 
-absl::StatusOr<pki::Issued> CertAuthority::issue_credential(const std::string& name,
-                                                            pki::Role role,
+absl::StatusOr<pki::Issued> CertAuthority::issue_credential(const std::string& name, pki::Role role,
                                                             const std::string& csr_pem,
                                                             std::chrono::seconds validity) {
   if (role != pki::Role::kUser && role != pki::Role::kAdmin) {

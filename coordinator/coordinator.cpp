@@ -110,15 +110,14 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::start(CoordinatorConfi
     // What other hosts dial: each advertised address, with the bound port
     // where it names none.
     std::vector<std::string> dial;
-    for (const auto& a : config.advertise.empty() ? std::vector<std::string>{host}
-                                                  : config.advertise) {
+    for (const auto& a :
+         config.advertise.empty() ? std::vector<std::string>{host} : config.advertise) {
       if (split_host_port(a).ok()) {
         dial.push_back(a);
       } else {
-        dial.push_back(absl::StrCat(a.find(':') != std::string::npos && a.front() != '['
-                                        ? absl::StrCat("[", a, "]")
-                                        : a,
-                                    ":", port));
+        dial.push_back(absl::StrCat(
+            a.find(':') != std::string::npos && a.front() != '[' ? absl::StrCat("[", a, "]") : a,
+            ":", port));
       }
     }
     c->cert_authority_->set_addresses(std::move(dial));

@@ -48,8 +48,8 @@ void sum_sched(const google::protobuf::RepeatedPtrField<v1::JobStats>& jobs, v1:
 }
 
 absl::StatusOr<v1::NodeInfo> Membership::register_node(const v1::RegisterRequest& req,
-                                                       const std::string& identity,
-                                                       SteadyTime now, int64_t now_unix_ms) {
+                                                       const std::string& identity, SteadyTime now,
+                                                       int64_t now_unix_ms) {
   if (req.resources().cpus() <= 0) {
     return absl::InvalidArgumentError("register: resources.cpus must be > 0");
   }

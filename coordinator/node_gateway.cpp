@@ -250,7 +250,6 @@ class FailedBidi : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Coordina
   void OnDone() override { delete this; }
 };
 
-
 // The caller's certificate name when it is a node, else "" (admin token).
 std::string node_identity_of(const grpc::CallbackServerContext& ctx) {
   auto p = call_principal(ctx);
@@ -315,8 +314,7 @@ grpc::ServerWriteReactor<v1::BinaryChunk>* NodeGatewayService::FetchBinary(
 grpc::ServerUnaryReactor* NodeGatewayService::Join(grpc::CallbackServerContext* ctx,
                                                    const v1::JoinRequest* req,
                                                    v1::JoinResponse* resp) {
-  if (auto st = authorize_call(*ctx, {Principal::Role::kBootstrap}, "NodeGateway.Join");
-      !st.ok()) {
+  if (auto st = authorize_call(*ctx, {Principal::Role::kBootstrap}, "NodeGateway.Join"); !st.ok()) {
     return finish(ctx, st);
   }
   if (ca_ == nullptr) {
@@ -327,8 +325,8 @@ grpc::ServerUnaryReactor* NodeGatewayService::Join(grpc::CallbackServerContext* 
   for (const auto& n : cluster_->list_nodes(/*include_dead=*/false)) {
     if (n.identity() == req->node_name()) {
       return finish(ctx, grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
-                                      absl::StrCat("a live node (", n.node_id(), ") is registered as '",
-                                                   req->node_name(),
+                                      absl::StrCat("a live node (", n.node_id(),
+                                                   ") is registered as '", req->node_name(),
                                                    "'; pick another --node-name, or `skein nodes "
                                                    "remove ",
                                                    req->node_name(), "` first")));

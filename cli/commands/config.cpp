@@ -3,8 +3,8 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
-#include "commands/commands.hpp"
 #include "client.hpp"
+#include "commands/commands.hpp"
 #include "config_file.hpp"
 #include "table.hpp"
 
@@ -27,8 +27,7 @@ int run_get(const CommandContext& ctx) {
   }
   Table t({{"CURRENT"}, {"NAME"}, {"SERVER"}, {"ROLE"}});
   for (const auto& [name, c] : f->contexts) {
-    t.add_row({name == f->current ? "*" : "", name, c.server,
-               c.role.empty() ? "-" : c.role});
+    t.add_row({name == f->current ? "*" : "", name, c.server, c.role.empty() ? "-" : c.role});
   }
   std::fputs(t.render().c_str(), stdout);
   return kExitOk;
@@ -80,9 +79,10 @@ int run_import(const CommandContext& ctx, const std::string& from) {
 }  // namespace
 
 void add_config(CLI::App& app, CommandContext& ctx) {
-  auto* cmd = app.add_subcommand(
-      "config", "The CLI's cluster contexts (address, CA, credential), as kubectl's: "
-                "get-contexts, current-context, use-context NAME, import FILE");
+  auto* cmd =
+      app.add_subcommand("config",
+                         "The CLI's cluster contexts (address, CA, credential), as kubectl's: "
+                         "get-contexts, current-context, use-context NAME, import FILE");
   cmd->require_subcommand(1);
   cmd->add_subcommand("get-contexts", "List the contexts; * marks the current one")
       ->callback([&ctx] { ctx.exit_code = run_get(ctx); });
@@ -101,8 +101,9 @@ void add_config(CLI::App& app, CommandContext& ctx) {
   use->callback([&ctx, name] { ctx.exit_code = run_use(ctx, *name); });
   auto file = std::make_shared<std::string>();
   auto* imp = cmd->add_subcommand(
-      "import", "Merge the contexts of FILE (from `skein user create`) into your config and make "
-                "its context current");
+      "import",
+      "Merge the contexts of FILE (from `skein user create`) into your config and make "
+      "its context current");
   imp->add_option("FILE", *file, "A config file")->required()->check(CLI::ExistingFile);
   imp->callback([&ctx, file] { ctx.exit_code = run_import(ctx, *file); });
 }

@@ -47,9 +47,10 @@ struct JoinArgs {
 int run_join(const CommandContext& ctx, const JoinArgs& a) {
   std::string address = !a.address.empty() ? a.address : a.coordinator;
   if (address.empty()) {
-    return fail("join", absl::InvalidArgumentError(
-                            "which coordinator? `skein join HOST[:PORT] --token TOKEN --ca-hash "
-                            "sha256:HEX` (printed by `skein up --listen` or `skein token create`)"));
+    return fail("join",
+                absl::InvalidArgumentError(
+                    "which coordinator? `skein join HOST[:PORT] --token TOKEN --ca-hash "
+                    "sha256:HEX` (printed by `skein up --listen` or `skein token create`)"));
   }
   address = join_address(address);
   if (!a.token.empty() && a.ca_hash.empty()) {
@@ -74,8 +75,8 @@ int run_join(const CommandContext& ctx, const JoinArgs& a) {
   std::error_code ec;
   std::filesystem::create_directories(work_dir, ec);
   ::chmod(work_dir.c_str(), 0700);
-  std::vector<std::string> args = {"--coordinator", address, "--work-dir", work_dir,
-                                   "--node-name", name};
+  std::vector<std::string> args = {"--coordinator", address,       "--work-dir",
+                                   work_dir,        "--node-name", name};
   if (!a.token.empty()) {
     const std::string token_file = work_dir + "/join.token";
     if (absl::Status s = write_token_file(token_file, a.token); !s.ok()) {

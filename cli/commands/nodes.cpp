@@ -86,8 +86,9 @@ int run_remove(const CommandContext& ctx, const std::string& node) {
 void add_nodes(CLI::App& app, CommandContext& ctx) {
   auto all = std::make_shared<bool>(false);
   auto* cmd = app.add_subcommand(
-      "nodes", "List the cluster's nodes: id, state, resources, last heartbeat. `skein nodes "
-               "remove NODE` (admin) declares a node dead and revokes its certificate.");
+      "nodes",
+      "List the cluster's nodes: id, state, resources, last heartbeat. `skein nodes "
+      "remove NODE` (admin) declares a node dead and revokes its certificate.");
   cmd->add_flag("--all,-a", *all, "Include nodes declared dead");
   cmd->callback([&ctx, all, cmd] {
     if (cmd->get_subcommands().empty()) {

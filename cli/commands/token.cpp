@@ -50,8 +50,9 @@ int run_create(const CommandContext& ctx, const CreateArgs& a) {
     return kExitOk;
   }
   const std::string addr = resp.addresses_size() > 0 ? resp.addresses(0) : client->address();
-  std::printf("join token %s (expires %s)\nCA hash %s\n\nOn each new host run:\n\n", resp.info().id().c_str(),
-              utc_ms(resp.info().expires_unix_ms()).c_str(), resp.ca_hash().c_str());
+  std::printf("join token %s (expires %s)\nCA hash %s\n\nOn each new host run:\n\n",
+              resp.info().id().c_str(), utc_ms(resp.info().expires_unix_ms()).c_str(),
+              resp.ca_hash().c_str());
   std::printf("  skein join %s --token %s --ca-hash %s\n", join_address(addr).c_str(),
               resp.token().c_str(), resp.ca_hash().c_str());
   return kExitOk;
@@ -108,8 +109,9 @@ std::string join_address(const std::string& advertised) {
 
 void add_token(CLI::App& app, CommandContext& ctx) {
   auto* cmd = app.add_subcommand(
-      "token", "Join tokens for new hosts (admin): create, list, revoke. A token lets one host "
-               "get a node certificate with `skein join`.");
+      "token",
+      "Join tokens for new hosts (admin): create, list, revoke. A token lets one host "
+      "get a node certificate with `skein join`.");
   cmd->require_subcommand(1);
   auto create = std::make_shared<CreateArgs>();
   auto* c = cmd->add_subcommand("create", "Make a join token and print the `skein join` command");

@@ -23,8 +23,8 @@
 #include "absl/strings/str_cat.h"
 #include "client.hpp"
 #include "commands/commands.hpp"
-#include "launcher.hpp"
 #include "config_file.hpp"
+#include "launcher.hpp"
 #include "skein/common/bind_policy.hpp"
 #include "skein/common/pki.hpp"
 #include "skein/common/token.hpp"
@@ -140,9 +140,8 @@ int run_up(const CommandContext& ctx, const UpArgs& a) {
   std::filesystem::remove(addr_file, ec);
   DaemonSpec coord;
   coord.exe = *coordinator_bin;
-  auto listen_hp = split_host_port(a.listen.find(':') == std::string::npos
-                                       ? join_address(a.listen)
-                                       : a.listen);
+  auto listen_hp =
+      split_host_port(a.listen.find(':') == std::string::npos ? join_address(a.listen) : a.listen);
   if (!listen_hp.ok()) {
     return fail("up", listen_hp.status());
   }

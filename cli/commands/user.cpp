@@ -68,8 +68,7 @@ int run_create(const CommandContext& ctx, const UserArgs& a) {
   std::printf(
       "%s credential for '%s' written to %s (context %s, mode 0600).\n"
       "Hand it over privately; then: skein --config %s jobs   (or: skein config import %s)\n",
-      a.role.c_str(), a.name.c_str(), a.out.c_str(), context.c_str(), a.out.c_str(),
-      a.out.c_str());
+      a.role.c_str(), a.name.c_str(), a.out.c_str(), context.c_str(), a.out.c_str(), a.out.c_str());
   return kExitOk;
 }
 
@@ -80,11 +79,13 @@ void add_user(CLI::App& app, CommandContext& ctx) {
   cmd->require_subcommand(1);
   auto a = std::make_shared<UserArgs>();
   auto* c = cmd->add_subcommand(
-      "create", "Make a user (or admin) certificate and write it, with the cluster's address and "
-                "CA, to a config file for that person");
+      "create",
+      "Make a user (or admin) certificate and write it, with the cluster's address and "
+      "CA, to a config file for that person");
   c->add_option("NAME", a->name, "Who it is for (1-64 of A-Z a-z 0-9 . _ -)")->required();
-  c->add_option("--role", a->role, "user (jobs, logs, nodes, stats) or admin (also tokens, node "
-                                   "removal, credentials, shutdown)")
+  c->add_option("--role", a->role,
+                "user (jobs, logs, nodes, stats) or admin (also tokens, node "
+                "removal, credentials, shutdown)")
       ->check(CLI::IsMember({"user", "admin"}))
       ->capture_default_str();
   c->add_option("--out,-o", a->out, "Config file to write (mode 0600)")->required();

@@ -106,10 +106,10 @@ grpc::Status ClusterAuthProcessor::Process(const InputMetadata& auth_metadata,
                           "a server certificate cannot be used as a client credential");
     }
     if (directory_ != nullptr && directory_->certificate_revoked(info->serial)) {
-      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                          absl::StrCat("certificate of ", std::string(principal_role_name(*role)), " '",
-                                       info->name, "' (serial ", info->serial,
-                                       ") was revoked; join again with a new token"));
+      return grpc::Status(
+          grpc::StatusCode::UNAUTHENTICATED,
+          absl::StrCat("certificate of ", std::string(principal_role_name(*role)), " '", info->name,
+                       "' (serial ", info->serial, ") was revoked; join again with a new token"));
     }
     return record(*role, info->name);
   }

@@ -60,9 +60,8 @@ absl::StatusOr<NodeCredentials> load(const BootstrapConfig& c) {
         absl::StrCat(out.tls.cert_file, " is not a certificate: ", info.status().message()));
   }
   if (!pki::key_matches_cert(*key, *cert)) {
-    return absl::DataLossError(absl::StrCat(out.tls.key_file, " does not match ",
-                                            out.tls.cert_file, ": remove ", pki_dir(c),
-                                            " and join again"));
+    return absl::DataLossError(absl::StrCat(out.tls.key_file, " does not match ", out.tls.cert_file,
+                                            ": remove ", pki_dir(c), " and join again"));
   }
   const std::int64_t now = now_unix();
   if (now < info->not_before_unix) {
@@ -86,8 +85,7 @@ absl::StatusOr<NodeCredentials> load(const BootstrapConfig& c) {
 
 // Asks the coordinator to sign `csr` over a channel with `auth`.
 absl::StatusOr<v1::JoinResponse> call(const BootstrapConfig& c, const AuthConfig& auth,
-                                      const std::string& name, const std::string& csr,
-                                      bool renew) {
+                                      const std::string& name, const std::string& csr, bool renew) {
   auto channel = make_channel(c.coordinator, auth);
   if (!channel.ok()) {
     return channel.status();
@@ -108,10 +106,10 @@ absl::StatusOr<v1::JoinResponse> call(const BootstrapConfig& c, const AuthConfig
     st = stub->Join(&ctx, req, &resp);
   }
   if (st.error_code() == grpc::StatusCode::UNAUTHENTICATED && !renew) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "the coordinator at ", c.coordinator,
-        " refused the join token (expired, revoked or mistyped): make a new one with "
-        "`skein token create` on the coordinator's host"));
+    return absl::UnauthenticatedError(
+        absl::StrCat("the coordinator at ", c.coordinator,
+                     " refused the join token (expired, revoked or mistyped): make a new one with "
+                     "`skein token create` on the coordinator's host"));
   }
   if (!st.ok()) {
     return absl::Status(from_grpc(st).code(),
@@ -141,17 +139,18 @@ absl::StatusOr<NodeCredentials> ensure_node_credentials(const BootstrapConfig& c
     return load(c);
   }
   if (c.bootstrap_token_file.empty() || c.ca_hash.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "no node credentials in ", pki_dir(c),
-        " and no --bootstrap-token-file/--ca-hash to get them: join with `skein join ",
-        c.coordinator, " --token TOKEN --ca-hash sha256:HEX` (both printed by `skein up "
-        "--listen` or `skein token create` on the coordinator)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("no node credentials in ", pki_dir(c),
+                     " and no --bootstrap-token-file/--ca-hash to get them: join with `skein join ",
+                     c.coordinator,
+                     " --token TOKEN --ca-hash sha256:HEX` (both printed by `skein up "
+                     "--listen` or `skein token create` on the coordinator)"));
   }
   auto token = load_token(c.bootstrap_token_file);
   if (!token.ok()) {
-    return absl::Status(token.status().code(), absl::StrCat("join token file ",
-                                                            c.bootstrap_token_file, ": ",
-                                                            token.status().message()));
+    return absl::Status(
+        token.status().code(),
+        absl::StrCat("join token file ", c.bootstrap_token_file, ": ", token.status().message()));
   }
   // First contact: pinned, not trusted.
   auto chain = pki::fetch_peer_chain(c.coordinator, c.timeout);

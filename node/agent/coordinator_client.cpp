@@ -131,9 +131,10 @@ absl::Status CoordinatorClient::wait_connected(Clock::time_point fence_at) const
   // this node must fence itself.
   auto deadline = std::chrono::system_clock::now() + 2 * kMinConnectTimeout;
   if (fence_at != Clock::time_point::max()) {
-    deadline = std::min(deadline, std::chrono::system_clock::now() +
-                                      std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                                          fence_at - Clock::now()));
+    deadline =
+        std::min(deadline, std::chrono::system_clock::now() +
+                               std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                   fence_at - Clock::now()));
   }
   for (auto now = std::chrono::system_clock::now(); now < deadline;
        now = std::chrono::system_clock::now()) {
@@ -602,9 +603,10 @@ void CoordinatorClient::session_loop() {
       // Cut off for longer than the coordinator waits before declaring us
       // dead and re-running our tasks elsewhere: fence ourselves now rather
       // than keep running work that is being duplicated (RELIABILITY §3 row 5).
-      lost = absl::StrCat("no contact with the coordinator for ",
-                          std::chrono::duration_cast<std::chrono::milliseconds>(fence_after_).count(),
-                          " ms: this node has been declared dead; fencing (workers killed)");
+      lost =
+          absl::StrCat("no contact with the coordinator for ",
+                       std::chrono::duration_cast<std::chrono::milliseconds>(fence_after_).count(),
+                       " ms: this node has been declared dead; fencing (workers killed)");
       logger("node")->warn("{}", lost);
     }
     if (!lost.empty()) {

@@ -19,10 +19,10 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "agent/bootstrap.hpp"
 #include "agent/orphan_reaper.hpp"
 #include "skein/common/log.hpp"
 #include "skein/common/token.hpp"
-#include "agent/bootstrap.hpp"
 
 namespace skein::node {
 namespace {
@@ -291,12 +291,11 @@ int NodeAgent::renew_certificate_due() {
         std::int64_t{3600} * 1000));
   }
   auto renewed = renew_node_credentials(*bootstrap_, *credentials_);
-  absl::Status s = renewed.ok() ? client_->reload_credentials(AuthConfig{"", renewed->tls})
-                                : renewed.status();
+  absl::Status s =
+      renewed.ok() ? client_->reload_credentials(AuthConfig{"", renewed->tls}) : renewed.status();
   if (!s.ok()) {
     // The old certificate still has a third of its life: try again soon.
-    logger("node")->warn("renewing the node certificate failed (retry in 1 min): {}",
-                         s.ToString());
+    logger("node")->warn("renewing the node certificate failed (retry in 1 min): {}", s.ToString());
     next_renewal_try_ = now + std::chrono::minutes(1);
     return 60 * 1000;
   }

@@ -46,8 +46,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "agent/agent_config.hpp"
-#include "agent/bootstrap.hpp"
 #include "agent/binary_cache.hpp"
+#include "agent/bootstrap.hpp"
 #include "agent/coordinator_client.hpp"
 #include "agent/job_log.hpp"
 #include "agent/load_reporter.hpp"
@@ -114,8 +114,8 @@ class NodeAgent : private OutputSink {
   int renew_certificate_due();
 
   AgentConfig config_;
-  std::optional<BootstrapConfig> bootstrap_;      // certificate mode only
-  std::optional<NodeCredentials> credentials_;    // certificate mode only
+  std::optional<BootstrapConfig> bootstrap_;    // certificate mode only
+  std::optional<NodeCredentials> credentials_;  // certificate mode only
   std::chrono::system_clock::time_point next_renewal_try_{};
   std::string jobs_dir_;
   UniqueFd wake_;  // eventfd: request_stop() -> run()

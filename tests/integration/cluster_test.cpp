@@ -515,8 +515,8 @@ TEST(SkeinUpDown, UpThreeNodesThenDownStopsExactlyThosePids) {
   const std::string state = make_temp_dir("skup");
   // The CLI finds the daemons next to itself in a build tree; tests point at
   // the exact binaries through PATH-independent lookup (same build dir).
-  CliResult up =
-      run_command({cli, "--state-dir", state, "up", "--listen", "127.0.0.1:0", "--nodes", "3"}, 30s);
+  CliResult up = run_command(
+      {cli, "--state-dir", state, "up", "--listen", "127.0.0.1:0", "--nodes", "3"}, 30s);
   ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
   EXPECT_NE(up.out.find("cluster up: coordinator 127.0.0.1:"), std::string::npos) << up.out;
   std::printf("skein up --nodes 3: %lld ms\n", static_cast<long long>(up.elapsed.count()));
@@ -597,8 +597,8 @@ TEST(SkeinTls, UpJoinUserCredentialAndNodeRemoval) {
   std::error_code ec;
   std::filesystem::remove_all(b + "/nodes", ec);
 
-  CliResult join = run_command({cli, "--state-dir", b, "join", addr, "--token", token,
-                                "--ca-hash", hash, "--node-name", "host-b"},
+  CliResult join = run_command({cli, "--state-dir", b, "join", addr, "--token", token, "--ca-hash",
+                                hash, "--node-name", "host-b"},
                                30s);
   ASSERT_EQ(join.exit_code, 0) << join.out << join.err;
   EXPECT_TRUE(std::filesystem::exists(b + "/nodes/join-host-b/pki/node.crt"));
@@ -609,16 +609,17 @@ TEST(SkeinTls, UpJoinUserCredentialAndNodeRemoval) {
   ASSERT_EQ(::stat((b + "/nodes/join-host-b/pki/node.key").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 
-  CliResult user = run_command({cli, "--state-dir", a, "user", "create", "alice", "--out", user_conf}, 20s);
+  CliResult user =
+      run_command({cli, "--state-dir", a, "user", "create", "alice", "--out", user_conf}, 20s);
   ASSERT_EQ(user.exit_code, 0) << user.err;
   CliResult nodes = run_command({cli, "--config", user_conf, "nodes"}, 20s);
   ASSERT_EQ(nodes.exit_code, 0) << nodes.err;
   EXPECT_NE(nodes.out.find("host-b"), std::string::npos) << nodes.out;
   // The user submits and reads logs; it may not manage tokens or nodes.
-  CliResult job = run_command({cli, "--config", user_conf, "submit", "--wait", "--pin", node_id,
-                               build_path("tests/integration/skein_test_job"), "--", "hello",
-                               "tls"},
-                              60s);
+  CliResult job =
+      run_command({cli, "--config", user_conf, "submit", "--wait", "--pin", node_id,
+                   build_path("tests/integration/skein_test_job"), "--", "hello", "tls"},
+                  60s);
   EXPECT_EQ(job.exit_code, 0) << job.err;
   EXPECT_NE(job.out.find("[tls]"), std::string::npos) << job.out;
   CliResult no_token = run_command({cli, "--config", user_conf, "token", "create"}, 20s);
@@ -675,14 +676,15 @@ TEST(SkeinTls, NodeCertificateIsRenewedBeforeItExpires) {
   }
   ASSERT_NE(renewed, first) << "no renewal within 20 s";
   const auto after = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - began);
-  std::printf("9 s node certificate renewed after %lld ms\n", static_cast<long long>(after.count()));
+  std::printf("9 s node certificate renewed after %lld ms\n",
+              static_cast<long long>(after.count()));
   EXPECT_GT(after, 3s);
   // Past the first certificate's end: still alive, still runs jobs.
   std::this_thread::sleep_for(10s - after);
-  CliResult job = run_command({cli, "--state-dir", a, "submit", "--wait",
-                               build_path("tests/integration/skein_test_job"), "--", "hello",
-                               "renewed"},
-                              60s);
+  CliResult job =
+      run_command({cli, "--state-dir", a, "submit", "--wait",
+                   build_path("tests/integration/skein_test_job"), "--", "hello", "renewed"},
+                  60s);
   EXPECT_EQ(job.exit_code, 0) << job.err;
   EXPECT_NE(job.out.find("[renewed]"), std::string::npos) << job.out;
   EXPECT_EQ(run_command({cli, "--state-dir", a, "down"}, 30s).exit_code, 0);

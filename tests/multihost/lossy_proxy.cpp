@@ -270,10 +270,11 @@ void serve(int client, sockaddr_in target, const Options& opt, std::uint64_t see
 }
 
 int usage(const char* argv0) {
-  std::fprintf(stderr,
-               "usage: %s --listen ADDR:PORT (--target ADDR:PORT | --echo) [--delay-ms MS] [--loss P]\n"
-               "          [--stall-ms MS] [--max-conns N] [--seed N]\n",
-               argv0);
+  std::fprintf(
+      stderr,
+      "usage: %s --listen ADDR:PORT (--target ADDR:PORT | --echo) [--delay-ms MS] [--loss P]\n"
+      "          [--stall-ms MS] [--max-conns N] [--seed N]\n",
+      argv0);
   return 2;
 }
 
@@ -312,15 +313,14 @@ int main(int argc, char** argv) {
   sockaddr_in listen_addr{};
   sockaddr_in target{};
   if (!split_addr(opt.listen, listen_addr) || (!opt.echo && !split_addr(opt.target, target)) ||
-      opt.delay_ms < 0 || opt.stall_ms < 0 || opt.loss < 0 || opt.loss > 1 ||
-      opt.max_conns <= 0) {
+      opt.delay_ms < 0 || opt.stall_ms < 0 || opt.loss < 0 || opt.loss > 1 || opt.max_conns <= 0) {
     return usage(argv[0]);
   }
   if (pipe2(g_sigpipe, O_CLOEXEC) != 0) {
     std::perror("pipe2");
     return 1;
   }
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
@@ -338,8 +338,8 @@ int main(int argc, char** argv) {
   socklen_t len = sizeof(listen_addr);
   getsockname(lfd, reinterpret_cast<sockaddr*>(&listen_addr), &len);
   std::printf("listening on %s -> %s (delay %d ms, loss %.4f, stall %d ms)\n",
-              addr_str(listen_addr).c_str(), opt.echo ? "echo" : addr_str(target).c_str(), opt.delay_ms, opt.loss,
-              opt.stall_ms);
+              addr_str(listen_addr).c_str(), opt.echo ? "echo" : addr_str(target).c_str(),
+              opt.delay_ms, opt.loss, opt.stall_ms);
   std::fflush(stdout);
 
   std::uint64_t seed = opt.seed != 0 ? opt.seed : std::random_device{}();
@@ -371,13 +371,14 @@ int main(int argc, char** argv) {
     seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
     std::thread(serve, c, target, std::cref(opt), seed).detach();
   }
-  std::printf("lossy_proxy: exit: %llu connections (%llu refused), %llu bytes in %llu chunks, "
-              "%llu stalls\n",
-              static_cast<unsigned long long>(g_conns.load()),
-              static_cast<unsigned long long>(g_refused.load()),
-              static_cast<unsigned long long>(g_bytes.load()),
-              static_cast<unsigned long long>(g_chunks.load()),
-              static_cast<unsigned long long>(g_stalls.load()));
+  std::printf(
+      "lossy_proxy: exit: %llu connections (%llu refused), %llu bytes in %llu chunks, "
+      "%llu stalls\n",
+      static_cast<unsigned long long>(g_conns.load()),
+      static_cast<unsigned long long>(g_refused.load()),
+      static_cast<unsigned long long>(g_bytes.load()),
+      static_cast<unsigned long long>(g_chunks.load()),
+      static_cast<unsigned long long>(g_stalls.load()));
   std::fflush(stdout);
   std::_Exit(0);  // connection threads are detached; end them with the process
 }

@@ -96,8 +96,7 @@ TEST_F(TlsTest, TlsPlusTokenIsRequired) {
   auto good = make_channel(target_, AuthConfig{kToken, {"", "", dir_ + "/ca.pem"}});
   ASSERT_TRUE(good.ok()) << good.status();
   EXPECT_EQ(call(*good), grpc::StatusCode::OK);
-  auto wrong =
-      make_channel(target_, AuthConfig{std::string(64, '0'), {"", "", dir_ + "/ca.pem"}});
+  auto wrong = make_channel(target_, AuthConfig{std::string(64, '0'), {"", "", dir_ + "/ca.pem"}});
   EXPECT_EQ(call(*wrong), grpc::StatusCode::UNAUTHENTICATED);
   // A plaintext client cannot even complete the handshake.
   EXPECT_EQ(call(grpc::CreateChannel(target_, grpc::InsecureChannelCredentials())),
@@ -118,15 +117,14 @@ TEST_F(TlsTest, ClientCertificatesAreVerifiedAndMustNameAPrincipal) {
   ASSERT_TRUE(no_cert_wrong.ok());
   EXPECT_EQ(call(*no_cert_wrong), grpc::StatusCode::UNAUTHENTICATED);
   auto foreign_cert = make_channel(
-      target_,
-      AuthConfig{kToken, {dir_ + "/client.pem", dir_ + "/client.key", dir_ + "/ca.pem"}});
+      target_, AuthConfig{kToken, {dir_ + "/client.pem", dir_ + "/client.key", dir_ + "/ca.pem"}});
   ASSERT_TRUE(foreign_cert.ok());
   EXPECT_EQ(call(*foreign_cert), grpc::StatusCode::UNAUTHENTICATED);
 }
 
 TEST(TlsConfig, MissingFilesAreReadableErrors) {
-  auto sa = make_server_auth(
-      AuthConfig{kToken, {"/nonexistent.pem", "/nonexistent.key", ""}}, "0.0.0.0:0");
+  auto sa = make_server_auth(AuthConfig{kToken, {"/nonexistent.pem", "/nonexistent.key", ""}},
+                             "0.0.0.0:0");
   EXPECT_EQ(sa.status().code(), absl::StatusCode::kNotFound);
   auto half = make_server_auth(AuthConfig{kToken, {"/x.pem", "", ""}}, "127.0.0.1:0");
   EXPECT_EQ(half.status().code(), absl::StatusCode::kInvalidArgument);
