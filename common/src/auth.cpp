@@ -34,6 +34,32 @@ absl::StatusOr<std::string> read_pem(const std::string& path, const char* what) 
   return ss.str();
 }
 
+// The PEM text of the files `files` names: the CA if set, certificate and
+// key if the certificate is set.
+absl::StatusOr<PemCredentials> read_tls_files(const TlsFiles& files) {
+  PemCredentials pem;
+  if (!files.ca_file.empty()) {
+    auto ca = read_pem(files.ca_file, "CA");
+    if (!ca.ok()) {
+      return ca.status();
+    }
+    pem.ca = *std::move(ca);
+  }
+  if (!files.cert_file.empty()) {
+    auto cert = read_pem(files.cert_file, "certificate");
+    if (!cert.ok()) {
+      return cert.status();
+    }
+    auto key = read_pem(files.key_file, "key");
+    if (!key.ok()) {
+      return key.status();
+    }
+    pem.cert = *std::move(cert);
+    pem.key = *std::move(key);
+  }
+  return pem;
+}
+
 constexpr char kRoleProperty[] = "skein.role";
 constexpr char kNameProperty[] = "skein.name";
 
@@ -189,29 +215,17 @@ absl::StatusOr<ServerAuth> make_server_auth(const AuthConfig& config,
   auto processor = std::make_shared<ClusterAuthProcessor>(config.token, directory);
   ServerAuth out;
   if (tls) {
-    auto cert = read_pem(config.tls.cert_file, "certificate");
-    if (!cert.ok()) {
-      return cert.status();
-    }
-    auto key = read_pem(config.tls.key_file, "key");
-    if (!key.ok()) {
-      return key.status();
+    auto pem = read_tls_files(config.tls);
+    if (!pem.ok()) {
+      return pem.status();
     }
     // Requested and verified, not required: a joining host has no
     // certificate yet (its only method, Join, needs a bootstrap token).
-    grpc_ssl_client_certificate_request_type request = GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
-    std::string ca;
-    if (!config.tls.ca_file.empty()) {
-      auto ca_pem = read_pem(config.tls.ca_file, "CA");
-      if (!ca_pem.ok()) {
-        return ca_pem.status();
-      }
-      ca = *std::move(ca_pem);
-      request = GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
-    }
-    grpc::SslServerCredentialsOptions opts(request);
-    opts.pem_root_certs = ca;
-    opts.pem_key_cert_pairs.push_back({*key, *cert});
+    grpc::SslServerCredentialsOptions opts(pem->ca.empty()
+                                               ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                               : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+    opts.pem_root_certs = pem->ca;
+    opts.pem_key_cert_pairs.push_back({pem->key, pem->cert});
     out.credentials = grpc::SslServerCredentials(opts);
     out.credentials->SetAuthMetadataProcessor(processor);
     out.tls = true;
@@ -226,28 +240,12 @@ absl::StatusOr<ServerAuth> make_server_auth(const AuthConfig& config,
 absl::StatusOr<std::shared_ptr<grpc::Channel>> make_channel(const std::string& target,
                                                             const AuthConfig& config,
                                                             const grpc::ChannelArguments& args) {
-  PemCredentials pem;
-  pem.token = config.token;
-  if (!config.tls.ca_file.empty()) {
-    auto ca = read_pem(config.tls.ca_file, "CA");
-    if (!ca.ok()) {
-      return ca.status();
-    }
-    pem.ca = *std::move(ca);
+  auto pem = read_tls_files(config.tls);
+  if (!pem.ok()) {
+    return pem.status();
   }
-  if (!config.tls.cert_file.empty()) {
-    auto cert = read_pem(config.tls.cert_file, "certificate");
-    if (!cert.ok()) {
-      return cert.status();
-    }
-    auto key = read_pem(config.tls.key_file, "key");
-    if (!key.ok()) {
-      return key.status();
-    }
-    pem.cert = *std::move(cert);
-    pem.key = *std::move(key);
-  }
-  return make_channel(target, pem, args);
+  pem->token = config.token;
+  return make_channel(target, *pem, args);
 }
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> make_channel(const std::string& target,

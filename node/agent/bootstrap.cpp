@@ -132,6 +132,27 @@ absl::Status store(const BootstrapConfig& c, const std::string& key, const v1::J
   return pki::write_file_atomic(f.cert_file, r.cert_pem(), 0644);
 }
 
+// A new key, its CSR signed by the coordinator over `auth`, all stored.
+absl::StatusOr<NodeCredentials> sign_and_store(const BootstrapConfig& c, const AuthConfig& auth,
+                                               const std::string& name, bool renew) {
+  auto key = pki::generate_key();
+  if (!key.ok()) {
+    return key.status();
+  }
+  auto csr = pki::make_csr(*key, name);
+  if (!csr.ok()) {
+    return csr.status();
+  }
+  auto resp = call(c, auth, name, *csr, renew);
+  if (!resp.ok()) {
+    return resp.status();
+  }
+  if (auto s = store(c, *key, *resp); !s.ok()) {
+    return s;
+  }
+  return load(c);
+}
+
 }  // namespace
 
 absl::StatusOr<NodeCredentials> ensure_node_credentials(const BootstrapConfig& c) {
@@ -173,48 +194,21 @@ absl::StatusOr<NodeCredentials> ensure_node_credentials(const BootstrapConfig& c
   if (auto s = pki::write_file_atomic(ca_file, *ca, 0644); !s.ok()) {
     return s;
   }
-  auto key = pki::generate_key();
-  if (!key.ok()) {
-    return key.status();
-  }
-  auto csr = pki::make_csr(*key, c.node_name);
-  if (!csr.ok()) {
-    return csr.status();
-  }
   AuthConfig auth;
   auth.token = *token;
   auth.tls.ca_file = ca_file;
-  auto resp = call(c, auth, c.node_name, *csr, /*renew=*/false);
-  if (!resp.ok()) {
-    return resp.status();
+  auto joined = sign_and_store(c, auth, c.node_name, /*renew=*/false);
+  if (joined.ok()) {
+    logger("node")->info("joined {} as '{}' (CA {})", c.coordinator, c.node_name, c.ca_hash);
   }
-  if (auto s = store(c, *key, *resp); !s.ok()) {
-    return s;
-  }
-  logger("node")->info("joined {} as '{}' (CA {})", c.coordinator, c.node_name, c.ca_hash);
-  return load(c);
+  return joined;
 }
 
 absl::StatusOr<NodeCredentials> renew_node_credentials(const BootstrapConfig& c,
                                                        const NodeCredentials& current) {
-  auto key = pki::generate_key();
-  if (!key.ok()) {
-    return key.status();
-  }
-  auto csr = pki::make_csr(*key, current.name);
-  if (!csr.ok()) {
-    return csr.status();
-  }
   AuthConfig auth;
   auth.tls = current.tls;
-  auto resp = call(c, auth, current.name, *csr, /*renew=*/true);
-  if (!resp.ok()) {
-    return resp.status();
-  }
-  if (auto s = store(c, *key, *resp); !s.ok()) {
-    return s;
-  }
-  return load(c);
+  return sign_and_store(c, auth, current.name, /*renew=*/true);
 }
 
 std::chrono::system_clock::time_point renewal_time(const NodeCredentials& creds) {
