@@ -200,6 +200,14 @@ absl::StatusOr<NodeCredentials> ensure_node_credentials(const BootstrapConfig& c
   auto joined = sign_and_store(c, auth, c.node_name, /*renew=*/false);
   if (joined.ok()) {
     logger("node")->info("joined {} as '{}' (CA {})", c.coordinator, c.node_name, c.ca_hash);
+    // A join token left in the work dir (`skein join` puts it there) has
+    // done its job: the node certificate is the credential from now on.
+    const auto token_path = std::filesystem::weakly_canonical(c.bootstrap_token_file);
+    const auto work = std::filesystem::weakly_canonical(c.work_dir);
+    if (token_path.parent_path() == work) {
+      std::error_code rm;
+      std::filesystem::remove(token_path, rm);
+    }
   }
   return joined;
 }

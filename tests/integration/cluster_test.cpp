@@ -602,6 +602,8 @@ TEST(SkeinTls, UpJoinUserCredentialAndNodeRemoval) {
                                30s);
   ASSERT_EQ(join.exit_code, 0) << join.out << join.err;
   EXPECT_TRUE(std::filesystem::exists(b + "/nodes/join-host-b/pki/node.crt"));
+  EXPECT_FALSE(std::filesystem::exists(b + "/nodes/join-host-b/join.token"))
+      << "the join token outlived the join";
   const auto as = join.out.find(" as ");
   ASSERT_NE(as, std::string::npos) << join.out;
   const std::string node_id = join.out.substr(as + 4, join.out.find(' ', as + 4) - as - 4);
