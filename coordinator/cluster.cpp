@@ -601,8 +601,30 @@ absl::Status Cluster::attach(const v1::ConnectHello& hello, std::shared_ptr<Node
     // Processes of these jobs run there (a driver or a task worker), also
     // after a coordinator restart forgot who ran what: their output counts.
     for (uint64_t id : running) {
-      if (const v1::JobInfo* job = jobs_.find(id); job != nullptr && !is_terminal(job->state())) {
-        output_.expect(id, hello.node_id());
+      const v1::JobInfo* job = jobs_.find(id);
+      if (job == nullptr || is_terminal(job->state())) {
+        // The job ended (or is unknown) while this node was away or while
+        // the coordinator was restarting: its processes there are strays.
+        v1::CoordinatorMessage msg;
+        auto* cancel = msg.mutable_cancel_job();
+        cancel->set_job_id(id);
+        cancel->set_reason(job == nullptr ? std::string("job unknown to the coordinator")
+                                          : absl::StrCat("job ended (", state_name(job->state()),
+                                                         ") while the node was away"));
+        cancel->set_grace_ms(config_.cancel_grace_ms);
+        session->send(msg);
+        continue;
+      }
+      output_.expect(id, hello.node_id());
+      // Which nodes run a job's task workers is kept in memory only: after a
+      // coordinator restart, the nodes say so here, and a later cancel or
+      // job end reaches them again.
+      if (hello.node_id() != job->driver_node()) {
+        JobDispatch& d = dispatch_locked(*job);
+        const NodeIndex n = node_index_locked(hello.node_id());
+        if (std::find(d.worker_nodes.begin(), d.worker_nodes.end(), n) == d.worker_nodes.end()) {
+          d.worker_nodes.push_back(n);
+        }
       }
     }
     int64_t now = now_unix_ms();

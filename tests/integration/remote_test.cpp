@@ -218,6 +218,51 @@ TEST_F(RemoteTest, TaskWorkersOnEveryNodeEndWithTheirJob) {
   }
 }
 
+// Issue 12: which nodes run a job's task workers was kept in memory only,
+// so after a coordinator restart `skein cancel` ended the driver but left the
+// task workers on the other nodes running. The agents' hellos now tell the
+// restarted coordinator, and the cancel reaches every one of them.
+TEST_F(RemoteTest, CancelAfterACoordinatorRestartEndsTaskWorkersOnEveryNode) {
+  const std::string dir = make_temp_dir("skein-restart-cancel");
+  // 60 tasks of 20 s spread over the nodes: still running when cancelled.
+  const std::uint64_t id = submit({"retry", "60", "20000", dir});
+  std::map<pid_t, std::string> workers;
+  const auto seen_deadline = Clock::now() + 30s;
+  while (Clock::now() < seen_deadline) {
+    workers.clear();
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+      pid_t pid = 0;
+      if (absl::SimpleAtoi(e.path().filename().string(), &pid)) {
+        workers[pid] = read_file(e.path().string());
+      }
+    }
+    std::set<std::string> nodes;
+    for (const auto& [pid, node] : workers) {
+      nodes.insert(node);
+    }
+    if (nodes.size() >= 2) {
+      break;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_GE(workers.size(), 2u) << "task workers on at least two nodes";
+  ASSERT_TRUE(cluster_->restart_coordinator().ok());
+  ASSERT_TRUE(cluster_->wait_nodes(3, 20s).ok());
+  CliResult cancel = cluster_->cli({"cancel", std::to_string(id)});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
+  auto job = cluster_->wait_terminal(id, 60s);
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->state(), v1::JOB_STATE_CANCELLED) << job->error();
+  const auto deadline = Clock::now() + 15s;
+  for (const auto& [pid, node] : workers) {
+    while (process_alive(pid) && Clock::now() < deadline) {
+      std::this_thread::sleep_for(20ms);
+    }
+    EXPECT_FALSE(process_alive(pid))
+        << "task worker " << pid << " on " << node << " outlived its cancelled job";
+  }
+}
+
 // RELIABILITY §3 row 2: kill -9 of a node agent (not the driver's) mid-job.
 // Its workers die with it; the coordinator declares the node dead and returns
 // its tasks as kNodeLost; the owner re-places them on the surviving nodes.
