@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -111,16 +112,28 @@ std::int64_t StackArena::resident_bytes() const {
   std::lock_guard lock(mu_);
   const std::size_t bytes = unit_size_ * kSlabUnits;
   std::vector<unsigned char> vec(bytes / kPageSize);
-  std::int64_t resident = 0;
-  for (void* slab : slabs_) {
-    if (::mincore(slab, bytes, vec.data()) != 0) {
+  slab_resident_.resize(slabs_.size(), 0);
+  // At most kSlabsPerSample slabs are measured per call, round robin: a
+  // stats sample once a second must not cost a process with thousands of
+  // slabs (a task worker after a burst of 100k tasks) a tenth of a core.
+  const std::size_t n = std::min(slabs_.size(), kSlabsPerSample);
+  for (std::size_t i = 0; i < n; ++i) {
+    scan_cursor_ = scan_cursor_ >= slabs_.size() ? 0 : scan_cursor_;
+    const std::size_t k = scan_cursor_++;
+    if (::mincore(slabs_[k], bytes, vec.data()) != 0) {
       continue;
     }
+    std::int64_t resident = 0;
     for (unsigned char v : vec) {
       resident += (v & 1) * static_cast<std::int64_t>(kPageSize);
     }
+    slab_resident_[k] = resident;
   }
-  return resident;
+  std::int64_t total = 0;
+  for (std::int64_t r : slab_resident_) {
+    total += r;
+  }
+  return total;
 }
 
 bool StackArena::in_guard(const G* g, const void* addr) {

@@ -31,6 +31,7 @@ inline constexpr std::size_t kPageSize = 4096;
 // runtime with a handful of goroutines does not reserve much address space.
 inline constexpr std::size_t kSlabUnits = 64;
 inline constexpr std::size_t kCanaryBytes = 32;
+inline constexpr std::size_t kSlabsPerSample = 256;
 
 // Owns the slabs of one runtime. Thread-safe (a mutex; the per-P caches in
 // P::free_gs keep it off the hot path).
@@ -46,7 +47,10 @@ class StackArena {
 
   std::size_t unit_size() const { return unit_size_; }
   std::int64_t reserved_bytes() const;
-  // Resident bytes of all slabs (mincore); cost grows with the reservation.
+  // Resident bytes of all slabs (mincore). Each call measures at most
+  // kSlabsPerSample slabs, round robin, and reports the latest measurement
+  // of every slab: exact up to that many slabs (16 Ki goroutine stacks of
+  // 256 KiB), a rolling estimate beyond, at a bounded cost per call.
   std::int64_t resident_bytes() const;
 
   // True if addr is inside the guard page (or the canary area) of g's stack.
@@ -69,7 +73,11 @@ class StackArena {
   std::size_t unit_size_;
   bool guard_pages_;
   mutable std::mutex mu_;
-  std::vector<void*> slabs_;               // guarded by mu_
+  std::vector<void*> slabs_;  // guarded by mu_
+  // resident_bytes()'s rolling measurement: one entry per slab (same index),
+  // and the next slab to measure. Guarded by mu_.
+  mutable std::vector<std::int64_t> slab_resident_;
+  mutable std::size_t scan_cursor_ = 0;
   std::size_t next_in_slab_ = kSlabUnits;  // guarded by mu_
 };
 
