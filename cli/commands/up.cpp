@@ -200,8 +200,7 @@ int run_up(const CommandContext& ctx, const UpArgs& a) {
   }
   // The CLI's context: in TLS mode an admin certificate made for this CLI
   // (the admin token stays on this host), plus a join token for the agents.
-  const std::string server =
-      tls ? join_address(a.advertise.empty() ? dial : a.advertise.front()) : dial;
+  std::string server = dial;
   Context context{.server = server, .ca = "", .cert = "", .key = "", .role = "admin"};
   std::string join_token;
   std::string ca_hash;
@@ -221,6 +220,12 @@ int run_up(const CommandContext& ctx, const UpArgs& a) {
     }
     join_token = tresp.token();
     ca_hash = tresp.ca_hash();
+    // The coordinator's own view of where it is dialled: the first
+    // --advertise address, with the bound port where it named none.
+    if (tresp.addresses_size() > 0) {
+      server = tresp.addresses(0);
+      context.server = server;
+    }
   }
   ConfigFile config;
   if (auto existing = ConfigFile::load(ctx.opts.resolved_config()); existing.ok()) {
