@@ -335,12 +335,17 @@ absl::StatusOr<pki::Issued> CertAuthority::issue_node(const std::string& token_i
   req.name = name;
   req.validity = config_.node_validity;
   std::lock_guard<std::mutex> lock(mu_);
-  if (!token_id.empty()) {
-    if (auto it = tokens_.find(token_id); it != tokens_.end()) {
-      ++it->second.uses;
-    }
+  // Counted before issuing, so that the one state write of issue_locked
+  // records the use; taken back if nothing was issued.
+  auto token = token_id.empty() ? tokens_.end() : tokens_.find(token_id);
+  if (token != tokens_.end()) {
+    ++token->second.uses;
   }
-  return issue_locked(req);
+  auto issued = issue_locked(req);
+  if (!issued.ok() && token != tokens_.end()) {
+    --token->second.uses;
+  }
+  return issued;
 }
 
 absl::StatusOr<pki::Issued> CertAuthority::issue_credential(const std::string& name, pki::Role role,

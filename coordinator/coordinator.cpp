@@ -58,11 +58,13 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::start(CoordinatorConfi
   std::unique_ptr<Coordinator> c(new Coordinator());
   const bool tls = config.tls || !is_loopback_host(hp->host);
   AuthConfig auth{std::move(token), {}};
+  // What other hosts dial (certificate SANs, join commands): --advertise, or
+  // the --listen host unless it is a wildcard, which no one can dial.
+  std::vector<std::string> advertise = config.advertise;
+  if (advertise.empty() && hp->host != "0.0.0.0" && hp->host != "::") {
+    advertise.push_back(hp->host);
+  }
   if (tls) {
-    std::vector<std::string> advertise = config.advertise;
-    if (advertise.empty() && hp->host != "0.0.0.0" && hp->host != "::") {
-      advertise.push_back(hp->host);
-    }
     auto ca = CertAuthority::open({.dir = config.cluster.data_dir + "/pki",
                                    .advertise = advertise,
                                    .node_validity = config.node_cert_validity});
@@ -107,11 +109,9 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::start(CoordinatorConfi
   std::string host = hp->host.find(':') != std::string::npos ? "[" + hp->host + "]" : hp->host;
   c->address_ = absl::StrCat(host, ":", port);
   if (c->cert_authority_) {
-    // What other hosts dial: each advertised address, with the bound port
-    // where it names none.
+    // Each advertised address, with the bound port where it names none.
     std::vector<std::string> dial;
-    for (const auto& a :
-         config.advertise.empty() ? std::vector<std::string>{host} : config.advertise) {
+    for (const auto& a : advertise) {
       if (split_host_port(a).ok()) {
         dial.push_back(a);
       } else {
