@@ -24,9 +24,9 @@
 #include "client.hpp"
 #include "commands/commands.hpp"
 #include "config_file.hpp"
+#include "credential.hpp"
 #include "launcher.hpp"
 #include "skein/common/bind_policy.hpp"
-#include "skein/common/pki.hpp"
 #include "skein/common/token.hpp"
 
 namespace skein::cli {
@@ -62,32 +62,6 @@ void stop_started(const std::vector<std::pair<PidRecord, std::string>>& started)
     [[maybe_unused]] absl::Status s = stop_process(it->first, std::chrono::milliseconds(2000));
     std::filesystem::remove(it->second);
   }
-}
-
-// An admin certificate for this CLI, signed over the admin-token connection;
-// fills the context's CA, certificate and key.
-absl::Status make_admin_context(Client& client, Context* context) {
-  auto key = pki::generate_key();
-  if (!key.ok()) {
-    return key.status();
-  }
-  auto csr = pki::make_csr(*key, "admin");
-  if (!csr.ok()) {
-    return csr.status();
-  }
-  skein::v1::IssueCredentialRequest req;
-  req.set_name("admin");
-  req.set_role("admin");
-  req.set_csr_pem(*csr);
-  skein::v1::IssueCredentialResponse resp;
-  auto rpc = client.unary_context();
-  if (grpc::Status st = client.stub().IssueCredential(rpc.get(), req, &resp); !st.ok()) {
-    return client.explain(st);
-  }
-  context->ca = resp.ca_pem();
-  context->cert = resp.cert_pem();
-  context->key = *key;
-  return absl::OkStatus();
 }
 
 int run_up(const CommandContext& ctx, const UpArgs& a) {
@@ -205,11 +179,15 @@ int run_up(const CommandContext& ctx, const UpArgs& a) {
   std::string join_token;
   std::string ca_hash;
   if (tls) {
-    auto made = make_admin_context(*client, &context);
-    if (!made.ok()) {
+    // An admin certificate for this CLI, signed over the admin-token
+    // connection (the token itself stays in the state directory).
+    auto admin = issue_credential(*client, "admin", "admin", std::chrono::seconds(0));
+    if (!admin.ok()) {
       stop_started(started);
-      return fail("up", made);
+      return fail("up", admin.status());
     }
+    context = *std::move(admin);
+    context.server = server;
     skein::v1::CreateTokenRequest treq;
     treq.set_description("skein up");
     skein::v1::CreateTokenResponse tresp;

@@ -12,7 +12,7 @@
 #include "client.hpp"
 #include "commands/commands.hpp"
 #include "config_file.hpp"
-#include "skein/common/pki.hpp"
+#include "credential.hpp"
 
 namespace skein::cli {
 namespace {
@@ -30,23 +30,10 @@ int run_create(const CommandContext& ctx, const UserArgs& a) {
   if (!client.ok()) {
     return fail("user create", client.status());
   }
-  auto key = pki::generate_key();
-  if (!key.ok()) {
-    return fail("user create", key.status());
-  }
-  auto csr = pki::make_csr(*key, a.name);
-  if (!csr.ok()) {
-    return fail("user create", csr.status());
-  }
-  skein::v1::IssueCredentialRequest req;
-  req.set_name(a.name);
-  req.set_role(a.role);
-  req.set_csr_pem(*csr);
-  req.set_ttl_seconds(static_cast<std::uint32_t>(a.ttl_days * 86400));
-  skein::v1::IssueCredentialResponse resp;
-  auto rpc = client->unary_context();
-  if (grpc::Status st = client->stub().IssueCredential(rpc.get(), req, &resp); !st.ok()) {
-    return fail("user create", client->explain(st));
+  auto credential =
+      issue_credential(*client, a.name, a.role, std::chrono::seconds(a.ttl_days * 86400));
+  if (!credential.ok()) {
+    return fail("user create", credential.status());
   }
   std::string server = a.server;
   if (server.empty()) {
@@ -61,7 +48,8 @@ int run_create(const CommandContext& ctx, const UserArgs& a) {
   ConfigFile file;
   const std::string context = absl::StrCat(a.name, "@", server);
   file.current = context;
-  file.contexts[context] = Context{server, resp.ca_pem(), resp.cert_pem(), *key, a.role};
+  credential->server = server;
+  file.contexts[context] = *credential;
   if (absl::Status s = file.save(a.out); !s.ok()) {
     return fail("user create", s);
   }
