@@ -106,6 +106,39 @@ class RemoteTest : public ::testing::Test {
   std::string job_;
 };
 
+// The task workers that recorded themselves in `dir` (one file per worker,
+// named by pid, holding its node id): pid -> node.
+std::map<pid_t, std::string> recorded_workers(const std::string& dir) {
+  std::map<pid_t, std::string> workers;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    pid_t pid = 0;
+    if (absl::SimpleAtoi(e.path().filename().string(), &pid)) {
+      workers[pid] = read_file(e.path().string());
+    }
+  }
+  return workers;
+}
+
+std::set<std::string> nodes_of(const std::map<pid_t, std::string>& workers) {
+  std::set<std::string> nodes;
+  for (const auto& [pid, node] : workers) {
+    nodes.insert(node);
+  }
+  return nodes;
+}
+
+// Every worker has exited within `timeout` (all waited for together).
+void expect_all_exit(const std::map<pid_t, std::string>& workers, std::chrono::milliseconds timeout,
+                     const char* what) {
+  const auto deadline = Clock::now() + timeout;
+  for (const auto& [pid, node] : workers) {
+    while (process_alive(pid) && Clock::now() < deadline) {
+      std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_FALSE(process_alive(pid)) << "task worker " << pid << " on " << node << " " << what;
+  }
+}
+
 TEST_F(RemoteTest, SpawnGetRoundTripRunsOnClusterNodes) {
   CliResult r = run_job({"roundtrip", "300"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -196,26 +229,9 @@ TEST_F(RemoteTest, TaskWorkersOnEveryNodeEndWithTheirJob) {
   auto job = cluster_->wait_terminal(id, 60s);
   ASSERT_TRUE(job.ok()) << job.status();
   ASSERT_EQ(job->state(), v1::JOB_STATE_SUCCEEDED) << job->error() << "\n" << job_output(id);
-  std::map<pid_t, std::string> workers;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) {
-    pid_t pid = 0;
-    if (absl::SimpleAtoi(e.path().filename().string(), &pid)) {
-      workers[pid] = read_file(e.path().string());
-    }
-  }
-  std::set<std::string> nodes;
-  for (const auto& [pid, node] : workers) {
-    nodes.insert(node);
-  }
-  EXPECT_EQ(nodes.size(), 3u) << "spread tasks should have run on every node";
-  const auto deadline = Clock::now() + 10s;
-  for (const auto& [pid, node] : workers) {
-    while (process_alive(pid) && Clock::now() < deadline) {
-      std::this_thread::sleep_for(10ms);
-    }
-    EXPECT_FALSE(process_alive(pid))
-        << "task worker " << pid << " on " << node << " outlived its job";
-  }
+  const auto workers = recorded_workers(dir);
+  EXPECT_EQ(nodes_of(workers).size(), 3u) << "spread tasks should have run on every node";
+  expect_all_exit(workers, 10s, "outlived its job");
 }
 
 // Issue 12: which nodes run a job's task workers was kept in memory only,
@@ -229,18 +245,8 @@ TEST_F(RemoteTest, CancelAfterACoordinatorRestartEndsTaskWorkersOnEveryNode) {
   std::map<pid_t, std::string> workers;
   const auto seen_deadline = Clock::now() + 30s;
   while (Clock::now() < seen_deadline) {
-    workers.clear();
-    for (const auto& e : std::filesystem::directory_iterator(dir)) {
-      pid_t pid = 0;
-      if (absl::SimpleAtoi(e.path().filename().string(), &pid)) {
-        workers[pid] = read_file(e.path().string());
-      }
-    }
-    std::set<std::string> nodes;
-    for (const auto& [pid, node] : workers) {
-      nodes.insert(node);
-    }
-    if (nodes.size() >= 2) {
+    workers = recorded_workers(dir);
+    if (nodes_of(workers).size() >= 2) {
       break;
     }
     std::this_thread::sleep_for(50ms);
@@ -253,14 +259,7 @@ TEST_F(RemoteTest, CancelAfterACoordinatorRestartEndsTaskWorkersOnEveryNode) {
   auto job = cluster_->wait_terminal(id, 60s);
   ASSERT_TRUE(job.ok()) << job.status();
   EXPECT_EQ(job->state(), v1::JOB_STATE_CANCELLED) << job->error();
-  const auto deadline = Clock::now() + 15s;
-  for (const auto& [pid, node] : workers) {
-    while (process_alive(pid) && Clock::now() < deadline) {
-      std::this_thread::sleep_for(20ms);
-    }
-    EXPECT_FALSE(process_alive(pid))
-        << "task worker " << pid << " on " << node << " outlived its cancelled job";
-  }
+  expect_all_exit(workers, 15s, "outlived its cancelled job");
 }
 
 // RELIABILITY §3 row 2: kill -9 of a node agent (not the driver's) mid-job.
