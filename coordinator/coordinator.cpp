@@ -87,9 +87,10 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::start(CoordinatorConfi
   Coordinator* self = c.get();
   c->coordinator_service_ = std::make_unique<CoordinatorService>(
       c->cluster_.get(), &c->stats_watchers_, c->cert_authority_.get(),
-      [self](bool /*stop_nodes*/) { self->request_shutdown(); });
-  c->node_gateway_ =
-      std::make_unique<NodeGatewayService>(c->cluster_.get(), c->cert_authority_.get());
+      server_auth->authenticator.get(), [self](bool /*stop_nodes*/) { self->request_shutdown(); });
+  c->node_gateway_ = std::make_unique<NodeGatewayService>(
+      c->cluster_.get(), c->cert_authority_.get(), server_auth->authenticator.get());
+  c->authenticator_ = server_auth->authenticator;
 
   grpc::ServerBuilder builder;
   int port = 0;

@@ -84,6 +84,8 @@ class Coordinator {
   CoordinatorConfig config_;
   std::unique_ptr<Cluster> cluster_;
   std::unique_ptr<CertAuthority> cert_authority_;  // TLS mode only
+  // The services' (and the credentials' processor's) view of callers.
+  std::shared_ptr<const Authenticator> authenticator_;
   StatsWatchers stats_watchers_;
   std::unique_ptr<CoordinatorService> coordinator_service_;
   std::unique_ptr<NodeGatewayService> node_gateway_;

@@ -370,20 +370,22 @@ void StatsWatchers::tick(SteadyTime now) {
 }
 
 CoordinatorService::CoordinatorService(Cluster* cluster, StatsWatchers* stats_watchers,
-                                       CertAuthority* ca, std::function<void(bool)> on_shutdown)
+                                       CertAuthority* ca, const Authenticator* authenticator,
+                                       std::function<void(bool)> on_shutdown)
     : cluster_(cluster),
       stats_watchers_(stats_watchers),
       ca_(ca),
+      authenticator_(authenticator),
       on_shutdown_(std::move(on_shutdown)) {}
 
 grpc::Status CoordinatorService::authorize_user(const grpc::CallbackServerContext& ctx,
-                                                const char* method) {
-  return authorize_call(ctx, {Principal::Role::kUser}, method);
+                                                const char* method) const {
+  return authenticator_->authorize(ctx, {Principal::Role::kUser}, method);
 }
 
 grpc::Status CoordinatorService::authorize_admin(const grpc::CallbackServerContext& ctx,
-                                                 const char* method) {
-  return authorize_call(ctx, {}, method);
+                                                 const char* method) const {
+  return authenticator_->authorize(ctx, {}, method);
 }
 
 grpc::Status CoordinatorService::need_ca() const {

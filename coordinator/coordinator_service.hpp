@@ -49,8 +49,9 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
   // `ca` is null on a loopback token-mode coordinator (the token and
   // credential methods then fail FAILED_PRECONDITION).
   // `on_shutdown(stop_nodes)` is called after Shutdown has been answered.
+  // `authenticator` identifies callers (it outlives the service).
   CoordinatorService(Cluster* cluster, StatsWatchers* stats_watchers, CertAuthority* ca,
-                     std::function<void(bool)> on_shutdown);
+                     const Authenticator* authenticator, std::function<void(bool)> on_shutdown);
 
   grpc::ServerReadReactor<v1::UploadBinaryRequest>* UploadBinary(
       grpc::CallbackServerContext* ctx, v1::UploadBinaryResponse* resp) override;
@@ -99,15 +100,16 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
 
  private:
   // Users and admins.
-  static grpc::Status authorize_user(const grpc::CallbackServerContext& ctx, const char* method);
+  grpc::Status authorize_user(const grpc::CallbackServerContext& ctx, const char* method) const;
   // Admins only.
-  static grpc::Status authorize_admin(const grpc::CallbackServerContext& ctx, const char* method);
+  grpc::Status authorize_admin(const grpc::CallbackServerContext& ctx, const char* method) const;
   // FAILED_PRECONDITION when there is no CA (loopback token mode).
   grpc::Status need_ca() const;
 
   Cluster* cluster_;
   StatsWatchers* stats_watchers_;
   CertAuthority* ca_;
+  const Authenticator* authenticator_;
   std::function<void(bool)> on_shutdown_;
 };
 

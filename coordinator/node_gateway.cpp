@@ -250,12 +250,6 @@ class FailedBidi : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Coordina
   void OnDone() override { delete this; }
 };
 
-// The caller's certificate name when it is a node, else "" (admin token).
-std::string node_identity_of(const grpc::CallbackServerContext& ctx) {
-  auto p = call_principal(ctx);
-  return p.ok() && p->role == Principal::Role::kNode ? p->name : std::string();
-}
-
 grpc::ServerUnaryReactor* finish(grpc::CallbackServerContext* ctx, const grpc::Status& st) {
   auto* r = ctx->DefaultReactor();
   r->Finish(st);
@@ -264,13 +258,20 @@ grpc::ServerUnaryReactor* finish(grpc::CallbackServerContext* ctx, const grpc::S
 
 }  // namespace
 
-NodeGatewayService::NodeGatewayService(Cluster* cluster, CertAuthority* ca)
-    : cluster_(cluster), ca_(ca) {}
+NodeGatewayService::NodeGatewayService(Cluster* cluster, CertAuthority* ca,
+                                       const Authenticator* authenticator)
+    : cluster_(cluster), ca_(ca), authenticator_(authenticator) {}
+
+std::string NodeGatewayService::node_identity_of(const grpc::CallbackServerContext& ctx) const {
+  auto p = authenticator_->principal(ctx);
+  return p.ok() && p->role == Principal::Role::kNode ? p->name : std::string();
+}
 
 grpc::ServerUnaryReactor* NodeGatewayService::Register(grpc::CallbackServerContext* ctx,
                                                        const v1::RegisterRequest* req,
                                                        v1::RegisterResponse* resp) {
-  if (auto st = authorize_call(*ctx, {Principal::Role::kNode}, "NodeGateway.Register"); !st.ok()) {
+  if (auto st = authenticator_->authorize(*ctx, {Principal::Role::kNode}, "NodeGateway.Register");
+      !st.ok()) {
     return finish(ctx, st);
   }
   auto out = cluster_->register_node(*req, node_identity_of(*ctx));
@@ -282,7 +283,8 @@ grpc::ServerUnaryReactor* NodeGatewayService::Register(grpc::CallbackServerConte
 
 grpc::ServerBidiReactor<v1::AgentMessage, v1::CoordinatorMessage>* NodeGatewayService::Connect(
     grpc::CallbackServerContext* ctx) {
-  if (auto st = authorize_call(*ctx, {Principal::Role::kNode}, "NodeGateway.Connect"); !st.ok()) {
+  if (auto st = authenticator_->authorize(*ctx, {Principal::Role::kNode}, "NodeGateway.Connect");
+      !st.ok()) {
     return new FailedBidi(st);
   }
   return new ConnectReactor(cluster_, node_identity_of(*ctx));
@@ -290,7 +292,8 @@ grpc::ServerBidiReactor<v1::AgentMessage, v1::CoordinatorMessage>* NodeGatewaySe
 
 grpc::ServerWriteReactor<v1::BinaryChunk>* NodeGatewayService::FetchBinary(
     grpc::CallbackServerContext* ctx, const v1::FetchBinaryRequest* req) {
-  if (auto st = authorize_call(*ctx, {Principal::Role::kNode}, "NodeGateway.FetchBinary");
+  if (auto st =
+          authenticator_->authorize(*ctx, {Principal::Role::kNode}, "NodeGateway.FetchBinary");
       !st.ok()) {
     return new FailedWriter<v1::BinaryChunk>(st);
   }
@@ -314,7 +317,8 @@ grpc::ServerWriteReactor<v1::BinaryChunk>* NodeGatewayService::FetchBinary(
 grpc::ServerUnaryReactor* NodeGatewayService::Join(grpc::CallbackServerContext* ctx,
                                                    const v1::JoinRequest* req,
                                                    v1::JoinResponse* resp) {
-  if (auto st = authorize_call(*ctx, {Principal::Role::kBootstrap}, "NodeGateway.Join"); !st.ok()) {
+  if (auto st = authenticator_->authorize(*ctx, {Principal::Role::kBootstrap}, "NodeGateway.Join");
+      !st.ok()) {
     return finish(ctx, st);
   }
   if (ca_ == nullptr) {
@@ -332,7 +336,7 @@ grpc::ServerUnaryReactor* NodeGatewayService::Join(grpc::CallbackServerContext* 
                                                    req->node_name(), "` first")));
     }
   }
-  auto p = call_principal(*ctx);
+  auto p = authenticator_->principal(*ctx);
   const std::string token_id = p.ok() && p->role == Principal::Role::kBootstrap ? p->name : "";
   auto issued = ca_->issue_node(token_id, req->node_name(), req->csr_pem());
   if (!issued.ok()) {
@@ -350,7 +354,7 @@ grpc::ServerUnaryReactor* NodeGatewayService::Join(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* NodeGatewayService::RenewCertificate(
     grpc::CallbackServerContext* ctx, const v1::RenewCertificateRequest* req,
     v1::JoinResponse* resp) {
-  auto p = call_principal(*ctx);
+  auto p = authenticator_->principal(*ctx);
   if (!p.ok() || p->role != Principal::Role::kNode) {
     return finish(ctx, grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                                     "only a node certificate can be renewed, by its holder"));

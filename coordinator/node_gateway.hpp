@@ -29,7 +29,8 @@ class NodeGatewayService final : public v1::NodeGateway::CallbackService {
  public:
   // `ca` is null on a loopback token-mode coordinator (Join and
   // RenewCertificate then fail FAILED_PRECONDITION).
-  NodeGatewayService(Cluster* cluster, CertAuthority* ca);
+  // `authenticator` identifies callers (it outlives the service).
+  NodeGatewayService(Cluster* cluster, CertAuthority* ca, const Authenticator* authenticator);
 
   grpc::ServerUnaryReactor* Register(grpc::CallbackServerContext* ctx,
                                      const v1::RegisterRequest* req,
@@ -45,8 +46,12 @@ class NodeGatewayService final : public v1::NodeGateway::CallbackService {
                                              v1::JoinResponse* resp) override;
 
  private:
+  // The caller's node certificate name, "" for the admin token.
+  std::string node_identity_of(const grpc::CallbackServerContext& ctx) const;
+
   Cluster* cluster_;
   CertAuthority* ca_;
+  const Authenticator* authenticator_;
 };
 
 }  // namespace skein::coordinator

@@ -60,9 +60,6 @@ absl::StatusOr<PemCredentials> read_tls_files(const TlsFiles& files) {
   return pem;
 }
 
-constexpr char kRoleProperty[] = "skein.role";
-constexpr char kNameProperty[] = "skein.name";
-
 std::optional<Principal::Role> principal_role_of(pki::Role role) {
   switch (role) {
     case pki::Role::kAdmin:
@@ -104,85 +101,58 @@ std::string_view principal_role_name(Principal::Role role) {
   return "unknown";
 }
 
-ClusterAuthProcessor::ClusterAuthProcessor(std::string admin_token,
-                                           const CredentialDirectory* directory)
+Authenticator::Authenticator(std::string admin_token, const CredentialDirectory* directory)
     : admin_(std::move(admin_token)), directory_(directory) {}
 
-grpc::Status ClusterAuthProcessor::Process(const InputMetadata& auth_metadata,
-                                           grpc::AuthContext* context,
-                                           OutputMetadata* consumed_auth_metadata,
-                                           OutputMetadata* /*response_metadata*/) {
-  auto record = [context](Principal::Role role, std::string_view name) {
-    context->AddProperty(kRoleProperty, std::string(principal_role_name(role)));
-    context->AddProperty(kNameProperty, std::string(name));
-    return grpc::Status::OK;
-  };
+absl::StatusOr<Principal> Authenticator::identify(const grpc::AuthContext& auth,
+                                                  const Metadata& metadata) const {
   // A client certificate is only present here once the TLS handshake
   // verified it against the cluster CA.
-  auto pems = context->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+  auto pems = auth.FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
   if (!pems.empty()) {
     auto info = pki::inspect(std::string_view(pems.front().data(), pems.front().size()));
     if (!info.ok() || info->name.empty()) {
-      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                          "the client certificate carries no Skein identity");
+      return absl::UnauthenticatedError("the client certificate carries no Skein identity");
     }
     auto role = principal_role_of(info->role);
     if (!role) {
-      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                          "a server certificate cannot be used as a client credential");
+      return absl::UnauthenticatedError(
+          "a server certificate cannot be used as a client credential");
     }
     if (directory_ != nullptr && directory_->certificate_revoked(info->serial)) {
-      return grpc::Status(
-          grpc::StatusCode::UNAUTHENTICATED,
+      return absl::UnauthenticatedError(
           absl::StrCat("certificate of ", std::string(principal_role_name(*role)), " '", info->name,
                        "' (serial ", info->serial, ") was revoked; join again with a new token"));
     }
-    return record(*role, info->name);
+    return Principal{*role, info->name};
   }
-  auto range = auth_metadata.equal_range(kAuthMetadataKey);
+  auto range = metadata.equal_range(kAuthMetadataKey);
   for (auto it = range.first; it != range.second; ++it) {
     std::string_view value(it->second.data(), it->second.size());
     if (admin_.matches(value)) {
-      consumed_auth_metadata->insert({std::string(kAuthMetadataKey), std::string(value)});
-      return record(Principal::Role::kAdmin, "admin-token");
+      return Principal{Principal::Role::kAdmin, "admin-token"};
     }
     if (directory_ != nullptr && value.substr(0, sizeof(kBearerPrefix) - 1) == kBearerPrefix) {
       if (auto id = directory_->bootstrap_token_id(value.substr(sizeof(kBearerPrefix) - 1))) {
-        consumed_auth_metadata->insert({std::string(kAuthMetadataKey), std::string(value)});
-        return record(Principal::Role::kBootstrap, *id);
+        return Principal{Principal::Role::kBootstrap, *id};
       }
-    }
-  }
-  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, kRejectMessage);
-}
-
-absl::StatusOr<Principal> call_principal(const grpc::ServerContextBase& ctx) {
-  auto auth = ctx.auth_context();
-  if (auth == nullptr) {
-    return absl::UnauthenticatedError(kRejectMessage);
-  }
-  auto roles = auth->FindPropertyValues(kRoleProperty);
-  auto names = auth->FindPropertyValues(kNameProperty);
-  if (roles.empty() || names.empty()) {
-    return absl::UnauthenticatedError(kRejectMessage);
-  }
-  const std::string role(roles.back().data(), roles.back().size());
-  Principal p;
-  p.name = std::string(names.back().data(), names.back().size());
-  for (auto r : {Principal::Role::kAdmin, Principal::Role::kUser, Principal::Role::kNode,
-                 Principal::Role::kBootstrap}) {
-    if (principal_role_name(r) == role) {
-      p.role = r;
-      return p;
     }
   }
   return absl::UnauthenticatedError(kRejectMessage);
 }
 
-grpc::Status authorize_call(const grpc::ServerContextBase& ctx,
-                            std::initializer_list<Principal::Role> allowed,
-                            std::string_view method) {
-  auto p = call_principal(ctx);
+absl::StatusOr<Principal> Authenticator::principal(const grpc::ServerContextBase& ctx) const {
+  auto auth = ctx.auth_context();
+  if (auth == nullptr) {
+    return absl::UnauthenticatedError(kRejectMessage);
+  }
+  return identify(*auth, ctx.client_metadata());
+}
+
+grpc::Status Authenticator::authorize(const grpc::ServerContextBase& ctx,
+                                      std::initializer_list<Principal::Role> allowed,
+                                      std::string_view method) const {
+  auto p = principal(ctx);
   if (!p.ok()) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(p.status().message()));
   }
@@ -199,6 +169,16 @@ grpc::Status authorize_call(const grpc::ServerContextBase& ctx,
                                    "' may not call ", std::string(method)));
 }
 
+grpc::Status ClusterAuthProcessor::Process(const InputMetadata& auth_metadata,
+                                           grpc::AuthContext* context,
+                                           OutputMetadata* /*consumed_auth_metadata*/,
+                                           OutputMetadata* /*response_metadata*/) {
+  auto p = authenticator_->identify(*context, auth_metadata);
+  return p.ok()
+             ? grpc::Status::OK
+             : grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(p.status().message()));
+}
+
 absl::StatusOr<ServerAuth> make_server_auth(const AuthConfig& config,
                                             std::string_view listen_address,
                                             const CredentialDirectory* directory) {
@@ -212,8 +192,9 @@ absl::StatusOr<ServerAuth> make_server_auth(const AuthConfig& config,
   if (auto s = check_bind_policy(listen_address, tls); !s.ok()) {
     return s;
   }
-  auto processor = std::make_shared<ClusterAuthProcessor>(config.token, directory);
   ServerAuth out;
+  out.authenticator = std::make_shared<const Authenticator>(config.token, directory);
+  auto processor = std::make_shared<ClusterAuthProcessor>(out.authenticator);
   if (tls) {
     auto pem = read_tls_files(config.tls);
     if (!pem.ok()) {

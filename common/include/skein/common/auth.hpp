@@ -7,7 +7,8 @@
 //   node       a node agent's certificate: the NodeGateway service only;
 //   bootstrap  a short-lived join token: NodeGateway.Join only.
 // Authorization (which principal may call which method) is the services'
-// business: they call authorize_call() first thing, with the roles allowed.
+// business: they call Authenticator::authorize() first thing, with the roles
+// allowed.
 //
 // Server side, two transports (chosen by make_server_auth):
 //   - loopback without TLS: LocalServerCredentials(LOCAL_TCP) + the admin
@@ -18,11 +19,13 @@
 //     joining host has none yet; every method but Join then needs one (or
 //     the admin token).
 // Either way a ClusterAuthProcessor runs before any handler, on every
-// method: it finds the principal (verified certificate first, else the
-// bearer token), refuses revoked certificates, consumes the token so
-// handlers never see it, and records the principal on the call's
-// AuthContext ("skein.role", "skein.name"). Comparison of tokens is
-// constant-time; rejections are generic and never echo what was sent.
+// method, and refuses a call without a valid credential; the handlers then
+// ask the same Authenticator who the caller is (verified certificate first,
+// else the bearer token; revoked certificates refused) and whether that
+// principal may call them. Comparison of tokens is constant-time; rejections
+// are generic and never echo what was sent. The token stays in the call's
+// metadata (the handlers need it to identify the caller); no handler logs
+// metadata.
 // There is no plaintext mode off loopback.
 //
 // Client side: make_channel() returns a channel carrying the client's
@@ -42,6 +45,7 @@
 #include <grpcpp/support/channel_arguments.h>
 
 #include <initializer_list>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -107,11 +111,42 @@ class TokenVerifier {
   std::string expected_;  // "Bearer <token>"
 };
 
-// gRPC AuthMetadataProcessor: authenticates every call (see the top).
+// Who is calling, found from what the call itself carries: a client
+// certificate the TLS handshake verified (refused if revoked), else a bearer
+// token (the admin token, or a live join token). Immutable and thread-safe.
+// It never writes to a call's AuthContext: gRPC 1.51 shares one AuthContext
+// between all calls of a connection, so properties added per call race with
+// concurrent readers (an assertion abort in security_context.cc) and pile up
+// on long-lived connections. The processor and the handlers both ask it.
+class Authenticator {
+ public:
+  using Metadata = std::multimap<grpc::string_ref, grpc::string_ref>;
+
+  // `directory` may be null (no join tokens, no revocations).
+  Authenticator(std::string admin_token, const CredentialDirectory* directory);
+
+  // UNAUTHENTICATED with a generic message unless one credential checks out.
+  absl::StatusOr<Principal> identify(const grpc::AuthContext& auth, const Metadata& metadata) const;
+  // identify() for a call in a handler.
+  absl::StatusOr<Principal> principal(const grpc::ServerContextBase& ctx) const;
+  // OK iff the caller is admin or has one of `allowed` roles;
+  // UNAUTHENTICATED without a credential, PERMISSION_DENIED naming the
+  // principal and `method` otherwise.
+  grpc::Status authorize(const grpc::ServerContextBase& ctx,
+                         std::initializer_list<Principal::Role> allowed,
+                         std::string_view method) const;
+
+ private:
+  TokenVerifier admin_;
+  const CredentialDirectory* directory_;
+};
+
+// gRPC AuthMetadataProcessor: refuses every call without a valid credential
+// before any handler runs, on every method, implemented or not.
 class ClusterAuthProcessor : public grpc::AuthMetadataProcessor {
  public:
-  // `directory` may be null (no bootstrap tokens, no revocations).
-  ClusterAuthProcessor(std::string admin_token, const CredentialDirectory* directory);
+  explicit ClusterAuthProcessor(std::shared_ptr<const Authenticator> authenticator)
+      : authenticator_(std::move(authenticator)) {}
 
   // In-memory lookups only: runs inline on the gRPC thread.
   bool IsBlocking() const override { return false; }
@@ -121,24 +156,15 @@ class ClusterAuthProcessor : public grpc::AuthMetadataProcessor {
                        OutputMetadata* response_metadata) override;
 
  private:
-  TokenVerifier admin_;
-  const CredentialDirectory* directory_;
+  std::shared_ptr<const Authenticator> authenticator_;
 };
 
 struct ServerAuth {
   std::shared_ptr<grpc::ServerCredentials> credentials;
+  // For the services' authorize(); lives as long as any holder.
+  std::shared_ptr<const Authenticator> authenticator;
   bool tls = false;
 };
-
-// The principal ClusterAuthProcessor recorded on this call; UNAUTHENTICATED
-// if none (a server built without make_server_auth).
-absl::StatusOr<Principal> call_principal(const grpc::ServerContextBase& ctx);
-
-// OK iff the call's principal is admin or has one of `allowed` roles;
-// PERMISSION_DENIED naming the principal and `method` otherwise.
-grpc::Status authorize_call(const grpc::ServerContextBase& ctx,
-                            std::initializer_list<Principal::Role> allowed,
-                            std::string_view method);
 
 // Applies the bind policy (bind_policy.hpp) to `listen_address`, then builds
 // the credentials described above. INVALID_ARGUMENT for an empty token,
