@@ -627,6 +627,18 @@ absl::StatusOr<std::string> make_csr(std::string_view key_pem, std::string_view 
   return bio_string(bio.get());
 }
 
+absl::StatusOr<KeyAndCsr> new_key_and_csr(std::string_view common_name) {
+  auto key = generate_key();
+  if (!key.ok()) {
+    return key.status();
+  }
+  auto csr = make_csr(*key, common_name);
+  if (!csr.ok()) {
+    return csr.status();
+  }
+  return KeyAndCsr{*std::move(key), *std::move(csr)};
+}
+
 absl::StatusOr<Issued> issue(const CertKey& ca, const IssueRequest& request) {
   if (auto s = check_name(request.name); !s.ok()) {
     return s;
@@ -753,25 +765,21 @@ absl::StatusOr<Issued> issue(const CertKey& ca, const IssueRequest& request) {
 
 absl::StatusOr<CertKey> issue_with_new_key(const CertKey& ca,
                                            const IssueRequest& request_without_csr) {
-  auto key = generate_key();
-  if (!key.ok()) {
-    return key.status();
-  }
   // Checked before make_csr so a bad name gets issue()'s message, not X509_NAME's.
   if (auto s = check_name(request_without_csr.name); !s.ok()) {
     return s;
   }
-  auto csr = make_csr(*key, request_without_csr.name);
-  if (!csr.ok()) {
-    return csr.status();
+  auto fresh = new_key_and_csr(request_without_csr.name);
+  if (!fresh.ok()) {
+    return fresh.status();
   }
   IssueRequest request = request_without_csr;
-  request.csr_pem = *std::move(csr);
+  request.csr_pem = std::move(fresh->csr_pem);
   auto issued = issue(ca, request);
   if (!issued.ok()) {
     return issued.status();
   }
-  return CertKey{std::move(issued->cert_pem), *std::move(key)};
+  return CertKey{std::move(issued->cert_pem), std::move(fresh->key_pem)};
 }
 
 absl::StatusOr<CertInfo> inspect(std::string_view cert_pem) {

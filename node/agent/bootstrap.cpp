@@ -135,19 +135,15 @@ absl::Status store(const BootstrapConfig& c, const std::string& key, const v1::J
 // A new key, its CSR signed by the coordinator over `auth`, all stored.
 absl::StatusOr<NodeCredentials> sign_and_store(const BootstrapConfig& c, const AuthConfig& auth,
                                                const std::string& name, bool renew) {
-  auto key = pki::generate_key();
-  if (!key.ok()) {
-    return key.status();
+  auto request = pki::new_key_and_csr(name);
+  if (!request.ok()) {
+    return request.status();
   }
-  auto csr = pki::make_csr(*key, name);
-  if (!csr.ok()) {
-    return csr.status();
-  }
-  auto resp = call(c, auth, name, *csr, renew);
+  auto resp = call(c, auth, name, request->csr_pem, renew);
   if (!resp.ok()) {
     return resp.status();
   }
-  if (auto s = store(c, *key, *resp); !s.ok()) {
+  if (auto s = store(c, request->key_pem, *resp); !s.ok()) {
     return s;
   }
   return load(c);

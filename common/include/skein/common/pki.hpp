@@ -64,6 +64,14 @@ absl::StatusOr<CertKey> create_ca(std::string_view common_name, std::chrono::sec
 // signed with that key. PEM.
 absl::StatusOr<std::string> make_csr(std::string_view key_pem, std::string_view common_name);
 
+// generate_key + make_csr: what a host that wants a certificate sends (the
+// CSR) and keeps (the key, which never leaves it).
+struct KeyAndCsr {
+  std::string key_pem;
+  std::string csr_pem;
+};
+absl::StatusOr<KeyAndCsr> new_key_and_csr(std::string_view common_name);
+
 // Every field has an initializer so designated initializers may omit any of
 // them under -Wextra (g++ warns about omitted fields that have none).
 struct IssueRequest {
